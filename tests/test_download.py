@@ -1,0 +1,128 @@
+"""The real download code against a local HTTP server on 127.0.0.1."""
+
+import hashlib
+import json
+
+import pytest
+
+from mobopt import MobOptError, datasets
+from mobopt.download import ChecksumError, DownloadError, RemoteFile, download
+
+PAYLOAD = bytes(range(256)) * 4096  # 1 MiB: several chunks, so truncation lands mid-transfer
+
+
+def _serve(server, name="train-labels-idx1-ubyte.gz", data=PAYLOAD):
+    (server.root / name).write_bytes(data)
+    return RemoteFile(name, len(data), hashlib.sha256(data).hexdigest())
+
+
+def _leftovers(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_good_file(http_server, tmp_path):
+    remote = _serve(http_server)
+    dest = tmp_path / "out" / remote.name
+    assert download(remote, [http_server.url], dest, backoff=0, progress=False) == remote.sha256
+    assert dest.read_bytes() == PAYLOAD
+    assert _leftovers(dest.parent) == [remote.name]
+
+
+def test_wrong_checksum_fails_naming_file_and_computed_hash(http_server, tmp_path):
+    remote = _serve(http_server)
+    wrong = RemoteFile(remote.name, remote.size, "0" * 64)
+    dest = tmp_path / "out" / remote.name
+    with pytest.raises(DownloadError) as err:
+        download(wrong, [http_server.url], dest, backoff=0, progress=False)
+    message = str(err.value)
+    assert remote.name in message and f"computed {remote.sha256}" in message and "0" * 64 in message
+    assert not dest.exists()
+    assert _leftovers(dest.parent) == []  # no .part either
+
+
+def test_wrong_size_is_reported_before_hashing(http_server, tmp_path):
+    remote = _serve(http_server)
+    with pytest.raises(DownloadError, match=f"size {len(PAYLOAD)} bytes, expected {len(PAYLOAD) + 1}"):
+        download(RemoteFile(remote.name, len(PAYLOAD) + 1, remote.sha256), [http_server.url], tmp_path / remote.name,
+                 backoff=0, progress=False)
+
+
+def test_truncated_transfer_resumes_with_range(http_server, tmp_path):
+    remote = _serve(http_server)
+    http_server.fail(remote.name, ("truncate", 300_000))
+    dest = tmp_path / remote.name
+    download(remote, [http_server.url], dest, backoff=0, progress=False)
+    assert dest.read_bytes() == PAYLOAD
+    (first, no_range), (second, resume) = http_server.requests
+    assert first == second == "/" + remote.name and no_range is None
+    offset = int(resume.removeprefix("bytes=").rstrip("-"))
+    assert 200_000 < offset <= 300_000  # resumed near the break, not from byte 0
+
+
+def test_http_500_then_success(http_server, tmp_path):
+    remote = _serve(http_server)
+    http_server.fail(remote.name, 500, 500)
+    dest = tmp_path / remote.name
+    download(remote, [http_server.url], dest, backoff=0, progress=False)
+    assert dest.read_bytes() == PAYLOAD
+    assert len(http_server.requests) == 3
+
+
+def test_retries_are_bounded_and_every_failure_listed(http_server, tmp_path):
+    remote = _serve(http_server)
+    http_server.fail(remote.name, 500, 500, 500)
+    dest = tmp_path / remote.name
+    with pytest.raises(DownloadError, match=r"HTTP 500 \(gave up after 3 attempts\)"):
+        download(remote, [http_server.url], dest, retries=2, backoff=0, progress=False)
+    assert not dest.exists() and _leftovers(tmp_path) == ["www"]
+
+
+def test_falls_back_to_next_mirror(http_server, tmp_path):
+    remote = _serve(http_server, name="data.bin")
+    (http_server.root / "mirror2").mkdir()
+    (http_server.root / "mirror2" / "data.bin").write_bytes(PAYLOAD)
+    http_server.fail("data.bin", 404)
+    dest = tmp_path / "data.bin"
+    download(remote, [http_server.url, http_server.url + "mirror2/"], dest, backoff=0, progress=False)
+    assert dest.read_bytes() == PAYLOAD
+    assert [p for p, _ in http_server.requests] == ["/data.bin", "/mirror2/data.bin"]
+
+
+def test_no_mirrors_is_a_clear_error(tmp_path):
+    with pytest.raises(DownloadError, match="no mirror configured"):
+        download(RemoteFile("x.gz"), [], tmp_path / "x.gz")
+
+
+def test_mnist_download_from_local_mirror(http_server, tmp_path, digits_idx):
+    """The dataset registry's MNIST fetch, with the demo's stand-in files served over HTTP."""
+    for f in digits_idx.iterdir():
+        (http_server.root / f.name).write_bytes(f.read_bytes())
+    http_server.fail("t10k-images-idx3-ubyte.gz", ("truncate", 1000))
+    out = tmp_path / "raw"
+    record = datasets.download_mnist({"source": "url", "mirrors": [http_server.url], "verify": False,
+                                      "backoff": 0, "progress": False}, out)
+    assert set(record["files"]) == set(datasets.DATASETS["mnist"].raw_files)
+    saved = json.loads((out / "SOURCE.json").read_text())
+    for name, info in saved["files"].items():
+        assert info["sha256"] == hashlib.sha256((digits_idx / name).read_bytes()).hexdigest()
+
+
+def test_mnist_pins_reject_standin_data(http_server, tmp_path, digits_idx):
+    """With verify on (the default), files that are not the real MNIST are refused."""
+    for f in digits_idx.iterdir():
+        (http_server.root / f.name).write_bytes(f.read_bytes())
+    with pytest.raises(DownloadError, match="train-images-idx3-ubyte.gz"):
+        datasets.download_mnist({"source": "url", "mirrors": [http_server.url], "backoff": 0, "progress": False},
+                                tmp_path / "raw")
+    assert not (tmp_path / "raw" / "train-images-idx3-ubyte.gz").exists()
+
+
+def test_path_source_missing_file(tmp_path):
+    with pytest.raises(MobOptError, match=r"train-images-idx3-ubyte.gz: not found"):
+        datasets.download_mnist({"source": "path", "path": str(tmp_path)}, tmp_path / "raw")
+
+
+def test_path_source_verifies_pins(tmp_path, digits_idx):
+    with pytest.raises(ChecksumError, match="size .* expected 9912422"):
+        datasets.download_mnist({"source": "path", "path": str(digits_idx)}, tmp_path / "raw")
+    assert not (tmp_path / "raw" / "train-images-idx3-ubyte.gz").exists()
