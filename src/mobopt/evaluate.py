@@ -1,0 +1,97 @@
+"""Accuracy and loss of a Keras model or a .tflite file on the full test split.
+
+The .tflite path is TF-free and runs the model exactly as an app would:
+batch 1, inputs quantized and outputs dequantized with the tensor's own scale
+and zero point.  Evaluating the Keras model with the same metrics makes the
+Keras-to-TFLite gap visible.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mobopt import litert, provenance
+from mobopt.atomic import write_json
+from mobopt.datasets import load_meta, load_split
+
+log = logging.getLogger(__name__)
+
+#: Probabilities are clipped to [EPS, 1] before the log, as Keras does; an int8
+#: output can be exactly 0 for the true class, and log(0) would be infinite.
+EPS = 1e-7
+
+
+def classification_metrics(probs: np.ndarray, y: np.ndarray, classes: list[str]) -> dict[str, Any]:
+    """Accuracy, mean cross-entropy, top-5, per-class accuracy and the confusion matrix."""
+    probs = np.asarray(probs, dtype=np.float64)
+    n_cls = len(classes)
+    pred = probs.argmax(axis=1)
+    true_p = np.clip(probs[np.arange(len(y)), y], EPS, 1.0)
+    confusion = np.zeros((n_cls, n_cls), dtype=np.int64)
+    np.add.at(confusion, (y, pred), 1)
+    support = confusion.sum(axis=1)
+    k = min(5, n_cls)
+    topk = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+    return {
+        "samples": int(len(y)),
+        "accuracy": float((pred == y).mean()),
+        "loss": float(-np.log(true_p).mean()),
+        f"top{k}_accuracy": float((topk == y[:, None]).any(axis=1).mean()),
+        "per_class_accuracy": {c: (float(confusion[i, i] / support[i]) if support[i] else None)
+                               for i, c in enumerate(classes)},
+        "confusion_matrix": confusion.tolist(),
+        "classes": list(classes),
+    }
+
+
+def predict_tflite(model_path: str | Path, x: np.ndarray, threads: int = 1) -> np.ndarray:
+    it = litert.interpreter(model_path, threads=threads)
+    inp, out = it.get_input_details()[0], it.get_output_details()[0]
+    shape = tuple(inp["shape"][1:])
+    if tuple(x.shape[1:]) != shape:
+        raise ValueError(f"{model_path}: model expects images of shape {shape}, the data has {x.shape[1:]}")
+    probs = np.empty((len(x), out["shape"][-1]), dtype=np.float32)
+    for i in range(len(x)):
+        it.set_tensor(inp["index"], litert.quantize_input(x[i: i + 1].astype(np.float32), inp))
+        it.invoke()
+        probs[i] = litert.dequantize_output(it.get_tensor(out["index"]), out)[0]
+    return probs
+
+
+def predict_keras(model_path: str | Path, x: np.ndarray, seed: int = 0) -> np.ndarray:
+    from mobopt.train import configure_tensorflow
+
+    configure_tensorflow(seed, 2)
+    from mobopt import models
+
+    model = models.load(model_path)
+    return np.asarray(model.predict(x.astype(np.float32), batch_size=256, verbose=0))
+
+
+def evaluate(model_path: str | Path, prepared: str | Path, out_json: str | Path, *, split: str = "test",
+             threads: int = 1) -> dict[str, Any]:
+    """Evaluate a .keras or .tflite model on ``split`` and write the metrics JSON."""
+    model_path = Path(model_path)
+    meta = load_meta(prepared)
+    x, y = load_split(prepared, split)
+    t0 = time.perf_counter()
+    if model_path.suffix == ".tflite":
+        probs, kind = predict_tflite(model_path, x, threads), "tflite"
+    else:
+        probs, kind = predict_keras(model_path, x), "keras"
+    result = {
+        "model": str(model_path),
+        "kind": kind,
+        "split": split,
+        "seconds": time.perf_counter() - t0,
+        **classification_metrics(probs, y, meta["classes"]),
+        "provenance": provenance.collect(dataset=meta, threads=threads),
+    }
+    write_json(out_json, result)
+    log.info("%s on %s: accuracy %.4f loss %.4g", model_path, split, result["accuracy"], result["loss"])
+    return result

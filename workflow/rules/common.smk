@@ -1,0 +1,134 @@
+# Shared definitions: registry checks, wildcard constraints, path helpers.
+# All logic lives in src/mobopt; rules only call `python -m mobopt <stage>`.
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+
+SRC = str(Path(workflow.basedir) / "src")
+sys.path.insert(0, SRC)  # the registries, importable even before `pip install -e .`
+
+from mobopt import datasets as dataset_registry  # noqa: E402
+from mobopt import devices as device_registry  # noqa: E402
+from mobopt import variants as variant_registry  # noqa: E402
+
+EXPERIMENTS = config["experiments"]
+BENCH = config.get("benchmark", {})
+DEVICES = BENCH.get("devices", ["host_1t"])
+CONFIG_SHA256 = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+
+
+def _check_names():
+    """Names the schema cannot know: they come from the package's registries."""
+    for device in DEVICES:
+        if device not in device_registry.DEVICES:
+            raise WorkflowError(
+                f"config key benchmark.devices: unknown device {device!r}; "
+                f"known: {', '.join(device_registry.DEVICES)}"
+            )
+    for name, exp in EXPERIMENTS.items():
+        if exp["dataset"] not in dataset_registry.DATASETS:
+            raise WorkflowError(
+                f"config key experiments.{name}.dataset: unknown dataset {exp['dataset']!r}; "
+                f"known: {', '.join(dataset_registry.DATASETS)}"
+            )
+        if exp["dataset"] not in config["datasets"]:
+            raise WorkflowError(
+                f"config key experiments.{name}.dataset is {exp['dataset']!r} but datasets.{exp['dataset']} "
+                "is missing: add its source settings under `datasets:`"
+            )
+        for variant in exp["variants"]:
+            if variant not in variant_registry.VARIANTS:
+                raise WorkflowError(
+                    f"config key experiments.{name}.variants: unknown variant {variant!r}; "
+                    f"known: {', '.join(variant_registry.VARIANTS)}"
+                )
+
+
+_check_names()
+
+USED_DATASETS = sorted({exp["dataset"] for exp in EXPERIMENTS.values()})
+
+
+wildcard_constraints:
+    experiment="|".join(EXPERIMENTS),
+    variant="|".join(variant_registry.VARIANTS),
+    device="|".join(device_registry.DEVICES),
+
+
+# Every job: strict bash, the package on PYTHONPATH, provenance facts in the environment.
+shell.prefix(
+    "set -euo pipefail; "
+    f"export PYTHONPATH={SRC}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
+    f"export MOBOPT_CONFIG_SHA256={CONFIG_SHA256}; "
+    f"export MOBOPT_WORKFLOW_DIR={workflow.basedir}; "
+)
+
+
+def as_json(obj):
+    return json.dumps(obj, sort_keys=True)
+
+
+def experiment(wildcards):
+    return EXPERIMENTS[wildcards.experiment]
+
+
+def label(name):
+    return EXPERIMENTS[name].get("label", name)
+
+
+def prepared_dir(dataset):
+    return f"data/prepared/{dataset}"
+
+
+def prepared_files(dataset):
+    return [f"{prepared_dir(dataset)}/{split}.npz" for split in dataset_registry.SPLITS] + [
+        f"{prepared_dir(dataset)}/meta.json"
+    ]
+
+
+def experiment_data(wildcards):
+    return prepared_files(experiment(wildcards)["dataset"])
+
+
+def runs():
+    """(experiment, variant) pairs the config asks for."""
+    return [(name, v) for name, exp in EXPERIMENTS.items() for v in exp["variants"]]
+
+
+def bench_entries():
+    """Everything Table 2 and the figures read, per (experiment, variant, device)."""
+    return [
+        {
+            "experiment": name,
+            "label": label(name),
+            "variant": variant,
+            "device": device,
+            "bench": f"results/bench/{device}/{name}/{variant}.json",
+            "tflite_info": f"results/tflite/{name}/{variant}.json",
+            "eval": f"results/eval/{name}/{variant}.json",
+        }
+        for name, variant in runs()
+        for device in DEVICES
+    ]
+
+
+def eval_entries():
+    """Keras reference plus every variant, per experiment (Figs. 2-3)."""
+    return [
+        {"experiment": name, "label": label(name), "variant": variant, "eval": f"results/eval/{name}/{variant}.json"}
+        for name, exp in EXPERIMENTS.items()
+        for variant in ["keras", *exp["variants"]]
+    ]
+
+
+def entry_files(entries, keys):
+    return sorted({e[k] for e in entries for k in keys})
+
+
+def final_outputs():
+    figures = [f"reports/figures/fig1_training_{name}.{ext}" for name in EXPERIMENTS for ext in ("png", "svg")]
+    figures += [f"reports/figures/fig{n}_{m}.{ext}" for n, m in ((2, "accuracy"), (3, "loss")) for ext in ("png", "svg")]
+    return ["reports/tables/table2.csv", "reports/tables/table2.md", *figures]

@@ -1,0 +1,29 @@
+# Stage 3: conversion to LiteRT (.tflite), one job per (experiment, variant) from the
+# package's variant registry; each .tflite comes with a JSON describing it.
+
+
+rule convert:
+    input:
+        model="results/models/{experiment}/model.keras",
+        data=experiment_data,
+    output:
+        tflite="results/tflite/{experiment}/{variant}.tflite",
+        info="results/tflite/{experiment}/{variant}.json",
+    params:
+        data=lambda w: prepared_dir(experiment(w)["dataset"]),
+        options=as_json(config.get("convert", {})),
+        seed=config["seed"],
+    log:
+        "logs/convert/{experiment}/{variant}.log",
+    benchmark:
+        "results/jobstats/convert/{experiment}/{variant}.tsv"
+    threads: 1
+    resources:
+        mem_mb=6000,
+        runtime=60,
+    conda:
+        "../../envs/tf.yaml"
+    shell:
+        "python -m mobopt convert --model {input.model:q} --data {params.data:q} --variant {wildcards.variant}"
+        " --out {output.tflite:q} --info {output.info:q} --options {params.options:q} --seed {params.seed}"
+        " > {log:q} 2>&1"

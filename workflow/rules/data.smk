@@ -1,0 +1,50 @@
+# Stage 1: datasets. One download and one prepare rule per dataset in use, generated from
+# the package's dataset registry: adding a dataset needs no edit here.
+# Downloads are local rules: compute nodes often have no internet.
+
+for _ds in USED_DATASETS:
+
+    rule:
+        name:
+            f"download_{_ds}"
+        localrule: True
+        output:
+            files=[f"data/raw/{_ds}/{f}" for f in dataset_registry.get(_ds).raw_files],
+            record=f"data/raw/{_ds}/SOURCE.json",
+        params:
+            dataset=_ds,
+            options=as_json(config["datasets"][_ds]),
+        log:
+            f"logs/download/{_ds}.log",
+        conda:
+            "../../envs/data.yaml"
+        shell:
+            "python -m mobopt download --dataset {params.dataset} --out $(dirname {output.record:q})"
+            " --options {params.options:q} > {log:q} 2>&1"
+
+    rule:
+        name:
+            f"prepare_{_ds}"
+        input:
+            getattr(rules, f"download_{_ds}").output,
+        output:
+            prepared_files(_ds),
+        params:
+            dataset=_ds,
+            options=as_json(config["datasets"][_ds]),
+            raw=f"data/raw/{_ds}",
+            out=prepared_dir(_ds),
+            seed=config["seed"],
+        log:
+            f"logs/prepare/{_ds}.log",
+        benchmark:
+            f"results/jobstats/prepare/{_ds}.tsv"
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=30,
+        conda:
+            "../../envs/data.yaml"
+        shell:
+            "python -m mobopt prepare --dataset {params.dataset} --raw {params.raw:q} --out {params.out:q}"
+            " --options {params.options:q} --seed {params.seed} > {log:q} 2>&1"

@@ -1,0 +1,69 @@
+# Stage 6: tables and figures, built only from result files (every number traceable).
+
+
+rule table2:
+    input:
+        entry_files(bench_entries(), ("bench", "tflite_info", "eval")),
+    output:
+        csv=report(
+            "reports/tables/table2.csv",
+            caption="../report/table2.rst",
+            category="Tables",
+        ),
+        md="reports/tables/table2.md",
+    params:
+        entries=as_json(bench_entries()),
+    log:
+        "logs/report/table2.log",
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "python -m mobopt table2 --entries {params.entries:q} --out-csv {output.csv:q} --out-md {output.md:q}"
+        " > {log:q} 2>&1"
+
+
+rule training_curves:
+    input:
+        "results/models/{experiment}/history.csv",
+    output:
+        png=report(
+            "reports/figures/fig1_training_{experiment}.png",
+            caption="../report/fig1.rst",
+            category="Figures",
+            subcategory="Training",
+        ),
+        svg="reports/figures/fig1_training_{experiment}.svg",
+    params:
+        title=lambda w: label(w.experiment),
+    log:
+        "logs/report/fig1_{experiment}.log",
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "python -m mobopt plot-history --history {input:q} --title {params.title:q}"
+        " --png {output.png:q} --svg {output.svg:q} > {log:q} 2>&1"
+
+
+rule evaluation_figure:
+    input:
+        entry_files(eval_entries(), ("eval",)),
+    output:
+        png=report(
+            "reports/figures/fig{n}_{metric}.png",
+            caption="../report/fig_eval.rst",
+            category="Figures",
+            subcategory="Accuracy and loss",
+        ),
+        svg="reports/figures/fig{n}_{metric}.svg",
+    wildcard_constraints:
+        n="2|3",
+        metric="accuracy|loss",
+    params:
+        entries=as_json(eval_entries()),
+    log:
+        "logs/report/fig{n}_{metric}.log",
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "python -m mobopt plot-eval --entries {params.entries:q} --metric {wildcards.metric}"
+        " --png {output.png:q} --svg {output.svg:q} > {log:q} 2>&1"

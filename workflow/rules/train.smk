@@ -1,0 +1,29 @@
+# Stage 2: training. Seeded, deterministic (op determinism, pinned threads) and resumable
+# (a checkpoint after every epoch in results/models/<experiment>/.checkpoint).
+
+
+rule train:
+    input:
+        experiment_data,
+    output:
+        model="results/models/{experiment}/model.keras",
+        history="results/models/{experiment}/history.csv",
+        metrics="results/models/{experiment}/metrics.json",
+    params:
+        # only what changes the model: editing variants or labels must not retrain
+        spec=lambda w: as_json({"model": experiment(w)["model"], "train": experiment(w).get("train", {})}),
+        data=lambda w: prepared_dir(experiment(w)["dataset"]),
+        seed=config["seed"],
+    log:
+        "logs/train/{experiment}.log",
+    benchmark:
+        "results/jobstats/train/{experiment}.tsv"
+    threads: lambda w: EXPERIMENTS[w.experiment].get("train", {}).get("threads", 2)
+    resources:
+        mem_mb=8000,
+        runtime=24 * 60,
+    conda:
+        "../../envs/tf.yaml"
+    shell:
+        "python -m mobopt train --experiment {wildcards.experiment} --data {params.data:q}"
+        " --out $(dirname {output.model:q}) --spec {params.spec:q} --seed {params.seed} > {log:q} 2>&1"
