@@ -75,6 +75,7 @@ def test_prepare_splits_are_stratified_and_seeded(tmp_path):
     raw = _mnist_dir(tmp_path / "raw", n_train=100)
     a = datasets.prepare_mnist(raw, tmp_path / "a", {"validation_fraction": 0.2}, seed=3)
     b = datasets.prepare_mnist(raw, tmp_path / "b", {"validation_fraction": 0.2}, seed=3)
+    assert a == b
     assert a["counts"] == {"train": 80, "val": 20, "test": 10}
     _, yv = datasets.load_split(tmp_path / "a", "val")
     assert np.bincount(yv, minlength=10).tolist() == [2] * 10  # 20 % of every class

@@ -1,6 +1,7 @@
 # Shared definitions: registry checks, wildcard constraints, path helpers.
 # All logic lives in src/mobopt; rules only call `python -m mobopt <stage>`.
 import hashlib
+import os
 import json
 import sys
 from pathlib import Path
@@ -58,12 +59,18 @@ wildcard_constraints:
     device="|".join(device_registry.DEVICES),
 
 
+# Without conda, jobs run with the Python that runs Snakemake (a virtualenv need not be
+# activated); with --sdm conda, the rule's environment provides `python`.
+_USE_CONDA = "conda" in {str(m).lower() for m in workflow.deployment_settings.deployment_method}
+_PATH = "" if _USE_CONDA else f"export PATH={Path(sys.executable).parent}:$PATH; "
+
 # Every job: strict bash, the package on PYTHONPATH, provenance facts in the environment.
 shell.prefix(
     "set -euo pipefail; "
-    f"export PYTHONPATH={SRC}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
-    f"export MOBOPT_CONFIG_SHA256={CONFIG_SHA256}; "
-    f"export MOBOPT_WORKFLOW_DIR={workflow.basedir}; "
+    + _PATH
+    + f"export PYTHONPATH={SRC}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
+    + f"export MOBOPT_CONFIG_SHA256={CONFIG_SHA256}; "
+    + f"export MOBOPT_WORKFLOW_DIR={workflow.basedir}; "
 )
 
 

@@ -10,7 +10,7 @@ rule convert:
         tflite="results/tflite/{experiment}/{variant}.tflite",
         info="results/tflite/{experiment}/{variant}.json",
     params:
-        data=lambda w: prepared_dir(experiment(w)["dataset"]),
+        data=lambda w, input: os.path.dirname(input.data[0]),
         options=as_json(config.get("convert", {})),
         seed=config["seed"],
     log:

@@ -2,6 +2,7 @@
 # the package's dataset registry: adding a dataset needs no edit here.
 # Downloads are local rules: compute nodes often have no internet.
 
+
 for _ds in USED_DATASETS:
 
     rule:
@@ -26,14 +27,14 @@ for _ds in USED_DATASETS:
         name:
             f"prepare_{_ds}"
         input:
-            getattr(rules, f"download_{_ds}").output,
+            unpack(lambda w, ds=_ds: dict(getattr(rules, f"download_{ds}").output)),
         output:
             prepared_files(_ds),
         params:
             dataset=_ds,
             options=as_json(config["datasets"][_ds]),
-            raw=f"data/raw/{_ds}",
-            out=prepared_dir(_ds),
+            raw=lambda w, input: os.path.dirname(input.record),
+            out=lambda w, output: os.path.dirname(output[0]),
             seed=config["seed"],
         log:
             f"logs/prepare/{_ds}.log",

@@ -10,7 +10,7 @@ rule evaluate_tflite:
     output:
         "results/eval/{experiment}/{variant}.json",
     params:
-        data=lambda w: prepared_dir(experiment(w)["dataset"]),
+        data=lambda w, input: os.path.dirname(input.data[0]),
     log:
         "logs/evaluate/{experiment}/{variant}.log",
     benchmark:
@@ -32,7 +32,7 @@ rule evaluate_keras:
     output:
         "results/eval/{experiment}/keras.json",
     params:
-        data=lambda w: prepared_dir(experiment(w)["dataset"]),
+        data=lambda w, input: os.path.dirname(input.data[0]),
     log:
         "logs/evaluate/{experiment}/keras.log",
     benchmark:

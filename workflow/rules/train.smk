@@ -4,7 +4,7 @@
 
 rule train:
     input:
-        experiment_data,
+        data=experiment_data,
     output:
         model="results/models/{experiment}/model.keras",
         history="results/models/{experiment}/history.csv",
@@ -12,7 +12,7 @@ rule train:
     params:
         # only what changes the model: editing variants or labels must not retrain
         spec=lambda w: as_json({"model": experiment(w)["model"], "train": experiment(w).get("train", {})}),
-        data=lambda w: prepared_dir(experiment(w)["dataset"]),
+        data=lambda w, input: os.path.dirname(input.data[0]),
         seed=config["seed"],
     log:
         "logs/train/{experiment}.log",

@@ -1,0 +1,43 @@
+"""The paper's ViT and the model registry."""
+
+import pytest
+import yaml
+from conftest import REPO
+
+
+def test_paper_vit_has_870937_parameters():
+    from mobopt import models
+
+    cfg = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    model = models.build(cfg["experiments"]["vit_mnist"]["model"], (28, 28, 1), 10)
+    assert model.count_params() == 870_937
+
+
+def test_paper_vit_structure():
+    from mobopt import models
+
+    model = models.build({"name": "vit"}, (28, 28, 1), 10)
+    names = [layer.name for layer in model.layers]
+    assert sum(n.endswith("_attn") for n in names) == 5
+    assert model.get_layer("block0_attn")._num_heads == 2
+    assert model.get_layer("patch_embed").kernel.shape == (4, 4, 1, 130)
+    assert model.get_layer("tokens").pos.shape == (1, 50, 130)  # 49 patches + class token
+    assert model.get_layer("block0_mlp1").activation.__name__ == "gelu"
+    assert model.output_shape == (None, 10)
+
+
+def test_bad_model_options_are_clear():
+    from mobopt import MobOptError, models
+
+    with pytest.raises(MobOptError, match="patch_size 5 does not divide the input size 28x28"):
+        models.build({"name": "vit", "patch_size": 5}, (28, 28, 1), 10)
+    with pytest.raises(MobOptError, match="unknown model.name 'resnet'"):
+        models.build({"name": "resnet"}, (28, 28, 1), 10)
+
+
+def test_schema_model_names_match_registry():
+    from mobopt import models
+
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    exp = schema["properties"]["experiments"]["additionalProperties"]
+    assert exp["properties"]["model"]["properties"]["name"]["enum"] == sorted(models.MODELS)
