@@ -49,3 +49,15 @@ def test_unknown_device_and_broken_model_are_named(tiny_tflite, tmp_path):
     proc = mobopt_cli("bench", "--model", broken, "--device", "host_1t", "--out", tmp_path / "y.json", check=False)
     assert proc.returncode == 2 and f"{broken}: LiteRT cannot load it" in proc.stderr
     assert not (tmp_path / "x.json").exists() and not (tmp_path / "y.json").exists()
+
+
+def test_peak_rss_is_the_benchmarks_own_not_its_parents(tiny_tflite, tmp_path):
+    """ru_maxrss survives exec on Linux; a benchmark started from a big parent must not inherit its peak."""
+    ballast = bytearray(600 * 2**20)  # make this (parent) process's peak RSS >= 600 MB
+    ballast[:: 4096] = b"x" * len(ballast[:: 4096])
+    out = tmp_path / "bench.json"
+    mobopt_cli("bench", "--model", tiny_tflite, "--device", "host_1t", "--out", out,
+               "--options", json.dumps({"iterations": 50, "warmup": 1}))
+    del ballast
+    r = json.loads(out.read_text())
+    assert r["peak_rss_mb"] < 400, r["peak_rss_mb"]

@@ -36,6 +36,22 @@ def _rss_mb() -> float:
     return psutil.Process().memory_info().rss / 2**20
 
 
+def peak_rss_mb() -> float:
+    """High-water mark of this process's resident memory.
+
+    Reads ``VmHWM`` from /proc: ``getrusage().ru_maxrss`` survives ``execve`` on
+    Linux, so a benchmark started from a large parent (Snakemake, a TF process)
+    would report the parent's peak instead of its own.
+    """
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux and BSD
+
+
 def _random_input(detail: dict[str, Any], rng: np.random.Generator) -> np.ndarray:
     dtype = np.dtype(detail["dtype"])
     shape = tuple(detail["shape"])
@@ -86,7 +102,6 @@ def run(model_path: str | Path, device: str, options: dict[str, Any] | None = No
     cpu = time.process_time() - cpu0
     lat /= 1e6
 
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     return {
         "model": str(model_path),
         "device": device,
@@ -102,7 +117,7 @@ def run(model_path: str | Path, device: str, options: dict[str, Any] | None = No
         "wall_seconds": wall,
         "rss_before_load_mb": rss_before,
         "rss_after_load_mb": rss_loaded,
-        "peak_rss_mb": peak_kb / 1024.0,
+        "peak_rss_mb": peak_rss_mb(),
         "model_size_bytes": Path(model_path).stat().st_size,
         "tensorflow_imported": "tensorflow" in sys.modules,
         "started_unix": started,

@@ -9,7 +9,10 @@ input/output dtypes and quantization parameters, and provenance.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -24,6 +27,20 @@ from mobopt.datasets import load_meta, load_split
 log = logging.getLogger(__name__)
 
 CONVERT_DEFAULTS: dict[str, Any] = {"representative_samples": 500}
+
+
+@contextlib.contextmanager
+def stdout_to_stderr():
+    """Send file descriptor 1 (Python and C++ writes alike) to stderr for the duration."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def representative_images(prepared: Path, n: int, seed: int) -> np.ndarray:
@@ -57,7 +74,8 @@ def convert(model_path: str | Path, prepared: str | Path, variant: str, out_tfli
     converter = tf.lite.TFLiteConverter.from_keras_model(wrapped)
     spec.configure(tf, converter, representative, opts)
     t0 = time.perf_counter()
-    data = converter.convert()
+    with stdout_to_stderr():  # the converter prints every captured tensor on stdout
+        data = converter.convert()
     seconds = time.perf_counter() - t0
     write_bytes(out_tflite, data)
     info = {

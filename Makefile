@@ -1,0 +1,46 @@
+# Two commands do everything (see README.md):
+#   make reproduce   set up, then reproduce the paper (snakemake --cores $(CORES), config/config.yaml)
+#   make test        set up, then lint and run the whole test suite
+# and `make demo` runs the whole chain offline on real handwriting in a few minutes.
+
+PYTHON ?= python3
+VENV   ?= .venv
+CORES  ?= 8
+BIN    := $(VENV)/bin
+SNAKEMAKE := $(BIN)/python -m snakemake
+
+.PHONY: setup reproduce demo report test lint measure clean
+
+# Re-install when the pins change; the stamp makes `make test` cheap on a set-up machine.
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+reproduce: setup
+	$(SNAKEMAKE) --cores $(CORES)
+
+demo: setup
+	$(BIN)/python -m mobopt digits-idx data/demo/digits-idx
+	$(SNAKEMAKE) --cores 2 --configfile config/demo.yaml
+
+report: setup
+	$(SNAKEMAKE) --cores 1 $(if $(CONFIG),--configfile $(CONFIG)) --report reports/report.html
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+	$(SNAKEMAKE) --lint
+
+test: lint
+	$(BIN)/python -m pytest -v --timeout 1800 tests
+
+measure: setup
+	$(BIN)/python benchmarks/workflow_time.py
+	$(BIN)/python benchmarks/train_throughput.py
+	$(BIN)/python benchmarks/bench_repeatability.py
+
+clean:
+	rm -rf results reports logs .snakemake data/demo
