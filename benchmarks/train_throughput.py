@@ -3,9 +3,12 @@
 Compares one epoch of ``model.fit`` on in-memory float tensors (Keras slices
 them itself) with one epoch fed by :func:`mobopt.train.epoch_batches` (uint8
 in memory, per-epoch seeded permutation, cast per batch), after a warm-up that
-excludes tracing.  Images are random: throughput does not depend on content.
+excludes tracing.  The two are interleaved (A B A B ...) in one process with
+one compiled train step, and medians are reported: on a shared VM the CPU time
+available drifts by up to 2x from minute to minute, which only interleaving
+cancels.  Images are random: throughput does not depend on content.
 
-Usage: python benchmarks/train_throughput.py [--images 7680] [--threads 2] [--repeats 2]
+Usage: python benchmarks/train_throughput.py [--images 3840] [--threads 2] [--rounds 5]
 """
 
 import argparse
@@ -17,9 +20,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--images", type=int, default=7680)
+    ap.add_argument("--images", type=int, default=3840)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
 
     import numpy as np
@@ -48,19 +51,22 @@ def main():
     def pipeline():
         model.fit(epoch_batches(tf, x, y, bs, 0, 0, 1), steps_per_epoch=steps, epochs=1, verbose=0)
 
-    results = {}
-    for name, fn in (("in-memory tensors", tensors), ("workflow pipeline", pipeline)):
+    runs = {"in-memory tensors": (tensors, []), "workflow pipeline": (pipeline, [])}
+    for fn, _ in runs.values():
         fn()  # warm-up: tracing and first-call allocation
-        rates = []
-        for _ in range(args.repeats):
+    for _ in range(args.rounds):
+        for fn, rates in runs.values():
             t0 = time.perf_counter()
             fn()
             rates.append(args.images / (time.perf_counter() - t0))
-        results[name] = max(rates)
-        print(f"{name:18s}: {max(rates):7.1f} img/s (best of {args.repeats}: {[round(r, 1) for r in rates]})")
-    overhead = 100 * (results["in-memory tensors"] / results["workflow pipeline"] - 1)
-    print(f"paper ViT, batch {bs}, {args.threads} threads: {results['workflow pipeline']:.0f} img/s "
-          f"(target >= 200); input pipeline overhead {overhead:+.1f} % (target <= 5 %)")
+    for name, (_, rates) in runs.items():
+        print(f"{name:18s}: median {np.median(rates):6.1f} img/s, best {max(rates):6.1f}, "
+              f"all {[round(r) for r in rates]}")
+    a, b = (np.array(r) for _, r in runs.values())
+    overhead = 100 * (np.median(a / b) - 1)
+    print(f"paper ViT, batch {bs}, {args.threads} threads: workflow pipeline median {np.median(b):.0f} img/s, "
+          f"best {b.max():.0f} (target >= 200); input pipeline overhead, median of paired rounds, "
+          f"{overhead:+.1f} % (target <= 5 %)")
 
 
 if __name__ == "__main__":
