@@ -133,3 +133,13 @@ def test_forcerun_convert_reruns_only_what_depends_on_it(workflow_run):
     assert proc.returncode == 0, proc.stderr[-5000:]
     assert jobs_run(proc.stderr) == {"convert", "evaluate_tflite", "benchmark", "table2", "evaluation_figure", "all"}
     assert before == {p: (work / p).stat().st_mtime_ns for p in upstream}
+
+
+def test_html_report_bundles_figures_and_table(workflow_run):
+    work = workflow_run[0]
+    proc = snakemake(work, "--report", str(work / "report.html"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    html = (work / "report.html").read_text()
+    for name in ("table2.csv", "fig1_training_vit_mnist.png", "fig2_accuracy.png", "fig3_loss.png"):
+        assert name in html, name
+    assert "Training curves (paper Fig. 1)" in html  # a caption from workflow/report/

@@ -13,7 +13,7 @@ rule benchmark:
         options=as_json({k: v for k, v in BENCH.items() if k != "devices"}),
     log:
         "logs/benchmark/{device}/{experiment}/{variant}.log",
-    threads: workflow.cores
+    threads: all_cores()
     resources:
         bench_slots=1,
         mem_mb=2000,

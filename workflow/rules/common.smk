@@ -74,6 +74,17 @@ shell.prefix(
 )
 
 
+def all_cores():
+    """Every core of this run, so a benchmark never shares the machine with another job.
+
+    Commands without --cores (--report, --lint, --summary) build the DAG too: 1 there.
+    """
+    try:
+        return workflow.cores
+    except WorkflowError:
+        return 1
+
+
 def as_json(obj):
     return json.dumps(obj, sort_keys=True)
 
