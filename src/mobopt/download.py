@@ -24,10 +24,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import requests
-import urllib3
-from tqdm.auto import tqdm
-
 from mobopt import MobOptError
 
 log = logging.getLogger(__name__)
@@ -87,6 +83,12 @@ class _Transient(Exception):
 
 def _fetch_once(url: str, part: Path, *, timeout: float, progress: bool, total_hint: int | None) -> None:
     """Append the rest of ``url`` to ``part``, resuming from its current size when possible."""
+    # Imported here: the workflow reads the dataset registry at every parse, and
+    # `snakemake -n` should not pay for an HTTP stack it does not use.
+    import requests
+    import urllib3
+    from tqdm.auto import tqdm
+
     offset = part.stat().st_size if part.exists() else 0
     headers = {"Range": f"bytes={offset}-"} if offset else {}
     try:
@@ -142,6 +144,8 @@ def download(
     Each mirror gets ``retries`` further attempts after the first, with
     ``backoff * 2**attempt`` seconds between them.  Returns the sha256.
     """
+    import requests
+
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
