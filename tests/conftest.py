@@ -8,7 +8,6 @@ after some bytes), so the real download code is exercised against real sockets.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -139,7 +138,3 @@ def trained_tiny(tmp_path_factory, prepared_digits) -> Path:
     mobopt_cli("train", "--experiment", "tiny", "--data", prepared_digits, "--out", out,
                "--spec", json.dumps(TINY_SPEC), "--seed", 1)
     return out
-
-
-def have(cmd: str) -> bool:
-    return shutil.which(cmd) is not None

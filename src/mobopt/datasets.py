@@ -14,7 +14,7 @@ import json
 import logging
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,6 @@ class Dataset:
     raw_files: tuple[str, ...]
     download: Callable[[dict[str, Any], Path], dict[str, Any]]
     prepare: Callable[[Path, Path, dict[str, Any], int], dict[str, Any]]
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- MNIST
