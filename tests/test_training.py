@@ -33,8 +33,12 @@ def _train_and_convert(root, prepared, spec):
                    "--options", json.dumps({"representative_samples": 50}))
 
 
+#: Dropout on, as in the paper config: its random masks must be reproducible and survive a resume.
+DROPOUT_MODEL = {**TINY_SPEC["model"], "dropout": 0.1}
+
+
 def test_same_seed_gives_byte_identical_tflite(tmp_path, prepared_digits):
-    spec = {**TINY_SPEC, "train": {**TINY_SPEC["train"], "epochs": 2}}
+    spec = {"model": DROPOUT_MODEL, "train": {**TINY_SPEC["train"], "epochs": 2}}
     _train_and_convert(tmp_path / "a", prepared_digits, spec)
     _train_and_convert(tmp_path / "b", prepared_digits, spec)
     for variant in ("float32", "int8"):
@@ -48,8 +52,8 @@ def test_same_seed_gives_byte_identical_tflite(tmp_path, prepared_digits):
 
 def test_resumes_after_kill(tmp_path, prepared_digits):
     """SIGKILL mid-training, rerun: it continues from the checkpoint and ends where an uninterrupted run ends
-    (per-epoch data order from (seed, epoch) and the optimizer state in the checkpoint make that possible)."""
-    spec = {**TINY_SPEC, "train": {**TINY_SPEC["train"], "epochs": 6}}
+    (per-epoch data order from (seed, epoch), and optimizer and dropout RNG state in the checkpoint)."""
+    spec = {"model": DROPOUT_MODEL, "train": {**TINY_SPEC["train"], "epochs": 6}}
     out = tmp_path / "model"
     cmd = [sys.executable, "-m", "mobopt", "train", "--experiment", "r", "--data", str(prepared_digits),
            "--out", str(out), "--spec", json.dumps(spec), "--seed", "3"]

@@ -9,8 +9,9 @@ give the same weights, and therefore byte-identical .tflite files.
 Resume: after every epoch the full model (weights + optimizer state) and the
 history so far are checkpointed atomically under ``<out>/.checkpoint``.  A
 rerun after an interruption continues from the last finished epoch; the data
-order of epoch ``e`` is a permutation drawn from ``(seed, e)``, so a resumed
-run sees the same batches as an uninterrupted one.  A checkpoint written for a
+order of epoch ``e`` is a permutation drawn from ``(seed, e)`` and the dropout
+RNG states are checkpointed too, so a resumed run sees the same batches and
+masks as an uninterrupted one and ends with the same history.  A checkpoint written for a
 different spec is ignored.  The checkpoint is removed when training finishes.
 """
 
@@ -28,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from mobopt import provenance
+from mobopt import MobOptError, provenance
 from mobopt.atomic import atomic_path, write_json
 from mobopt.datasets import load_meta, load_split
 
@@ -75,6 +76,16 @@ def epoch_batches(tf, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, 
     return ds.map(lambda i: (tf.cast(tf.gather(xt, i), tf.float32), tf.gather(yt, i))).prefetch(2)
 
 
+def rng_variables(model) -> list:
+    """The random-number states of the model's Dropout layers, in layer order.
+
+    They are variables, but not among ``model.weights``, so ``model.save`` drops
+    them; without them a resumed run would draw different dropout masks than an
+    uninterrupted one.
+    """
+    return [v for v in model.non_trainable_variables if v.path.endswith("seed_generator_state")]
+
+
 def _callback_class():
     import keras
 
@@ -97,13 +108,17 @@ def _callback_class():
             self.rows.append(row)
             self.ckpt_dir.mkdir(parents=True, exist_ok=True)
             model_path = self.ckpt_dir / f"epoch{epoch + 1:04d}.keras"
+            rng_path = model_path.with_suffix(".rng.npz")
             with atomic_path(model_path) as tmp:
                 self.model.save(tmp)
+            with atomic_path(rng_path) as tmp:
+                np.savez(tmp, *[np.asarray(v) for v in rng_variables(self.model)])
             # state.json is written last: it only ever names a complete checkpoint.
             write_json(self.ckpt_dir / "state.json",
-                       {"epoch": epoch + 1, "model": model_path.name, "history": self.rows, "spec_sha256": self.digest})
-            for old in self.ckpt_dir.glob("epoch*.keras"):
-                if old != model_path:
+                       {"epoch": epoch + 1, "model": model_path.name, "rng": rng_path.name, "history": self.rows,
+                        "spec_sha256": self.digest})
+            for old in self.ckpt_dir.glob("epoch*"):
+                if old not in (model_path, rng_path):
                     old.unlink(missing_ok=True)
 
     return EpochCheckpoint
@@ -150,6 +165,14 @@ def train(prepared: str | Path, out_dir: str | Path, experiment: str, spec: dict
         state = json.loads(state_path.read_text())
         if state.get("spec_sha256") == digest and (ckpt_dir / state["model"]).exists():
             model = keras.models.load_model(ckpt_dir / state["model"])
+            with np.load(ckpt_dir / state["rng"]) as saved:
+                states = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+            variables = rng_variables(model)
+            if len(states) != len(variables):
+                raise MobOptError(f"{ckpt_dir}: checkpoint holds {len(states)} dropout RNG states but the model has "
+                                  f"{len(variables)}; delete the folder to restart training")
+            for var, value in zip(variables, states, strict=True):
+                var.assign(value)
             rows, initial_epoch = state["history"], state["epoch"]
             log.info("resuming %s from the checkpoint after epoch %d", experiment, initial_epoch)
         else:
