@@ -40,4 +40,8 @@ def test_schema_model_names_match_registry():
 
     schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
     exp = schema["properties"]["experiments"]["additionalProperties"]
-    assert exp["properties"]["model"]["properties"]["name"]["enum"] == sorted(models.MODELS)
+    model = exp["properties"]["model"]
+    assert sorted(model["properties"]["name"]["enum"]) == sorted(models.MODELS)
+    # every architecture has its own option schema, selected by name
+    assert sorted(rule["if"]["properties"]["name"]["const"] for rule in model["allOf"]) == sorted(models.MODELS)
+    assert all(name in schema["$defs"] for name in models.MODELS)

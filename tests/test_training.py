@@ -17,7 +17,7 @@ def test_learns_digits(trained_tiny, prepared_digits, tmp_path):
     result = json.loads((tmp_path / "e.json").read_text())
     assert result["accuracy"] >= 0.90, result["accuracy"]
     hist = pd.read_csv(trained_tiny / "history.csv")
-    assert list(hist.columns) == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"]
+    assert list(hist.columns) == ["epoch", "phase", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"]
     assert hist["epoch"].tolist() == list(range(1, 31))
     assert hist["loss"].iloc[-1] < hist["loss"].iloc[0] / 10
     metrics = json.loads((trained_tiny / "metrics.json").read_text())

@@ -26,16 +26,29 @@ log = logging.getLogger(__name__)
 EPS = 1e-7
 
 
-def classification_metrics(probs: np.ndarray, y: np.ndarray, classes: list[str]) -> dict[str, Any]:
-    """Accuracy, mean cross-entropy, top-5, per-class accuracy and the confusion matrix."""
+def classification_metrics(probs: np.ndarray, y: np.ndarray, classes: list[str],
+                           label_indices: list[int] | None = None) -> dict[str, Any]:
+    """Accuracy (top-1), mean cross-entropy, top-5, per-class accuracy and the confusion matrix.
+
+    ``y`` and ``probs`` index the model's output.  When the dataset's classes
+    are a subset of a larger head (``label_indices``: Imagenette in
+    ImageNet-1k), every metric is taken over the whole head, so predicting a
+    class outside the subset counts as wrong, and the confusion matrix gets
+    one ``other`` column for such predictions.
+    """
     probs = np.asarray(probs, dtype=np.float64)
-    n_cls = len(classes)
+    outputs = probs.shape[1]
+    label_indices = list(range(len(classes))) if label_indices is None else [int(i) for i in label_indices]
+    column = np.full(outputs, len(classes), dtype=np.int64)  # output index -> confusion column
+    column[label_indices] = np.arange(len(classes))
+    row = column[y]
     pred = probs.argmax(axis=1)
     true_p = np.clip(probs[np.arange(len(y)), y], EPS, 1.0)
-    confusion = np.zeros((n_cls, n_cls), dtype=np.int64)
-    np.add.at(confusion, (y, pred), 1)
+    subset = outputs > len(classes)
+    confusion = np.zeros((len(classes), len(classes) + int(subset)), dtype=np.int64)
+    np.add.at(confusion, (row, column[pred]), 1)
     support = confusion.sum(axis=1)
-    k = min(5, n_cls)
+    k = min(5, outputs)
     topk = np.argsort(-probs, axis=1, kind="stable")[:, :k]
     return {
         "samples": int(len(y)),
@@ -45,7 +58,9 @@ def classification_metrics(probs: np.ndarray, y: np.ndarray, classes: list[str])
         "per_class_accuracy": {c: (float(confusion[i, i] / support[i]) if support[i] else None)
                                for i, c in enumerate(classes)},
         "confusion_matrix": confusion.tolist(),
+        "confusion_columns": list(classes) + (["other"] if subset else []),
         "classes": list(classes),
+        "outputs": int(outputs),
     }
 
 
@@ -66,11 +81,13 @@ def predict_tflite(model_path: str | Path, x: np.ndarray, threads: int = 1) -> n
 def predict_keras(model_path: str | Path, x: np.ndarray, seed: int = 0) -> np.ndarray:
     from mobopt.train import configure_tensorflow
 
-    configure_tensorflow(seed, 2)
+    tf = configure_tensorflow(seed, 2)
     from mobopt import models
+    from mobopt.train import eval_batches
 
     model = models.load(model_path)
-    return np.asarray(model.predict(x.astype(np.float32), batch_size=256, verbose=0))
+    # batch by batch from the (memory-mapped) split: a float copy of ASL's test split would be 5 GB
+    return np.asarray(model.predict(eval_batches(tf, x, np.zeros(len(x), np.int64)), verbose=0))
 
 
 def evaluate(model_path: str | Path, prepared: str | Path, out_json: str | Path, *, split: str = "test",
@@ -89,7 +106,7 @@ def evaluate(model_path: str | Path, prepared: str | Path, out_json: str | Path,
         "kind": kind,
         "split": split,
         "seconds": time.perf_counter() - t0,
-        **classification_metrics(probs, y, meta["classes"]),
+        **classification_metrics(probs, y, meta["classes"], meta.get("label_indices")),
         "provenance": provenance.collect(dataset=meta, threads=threads),
     }
     write_json(out_json, result)

@@ -1,21 +1,25 @@
 """Model registry: architectures as configurable Keras 3 builders.
 
-Adding an architecture is one entry in :data:`MODELS`: a function taking the
-model options from the config, the input shape, the number of classes and the
-training images (to adapt the in-graph normalisation), returning an uncompiled
-``keras.Model`` that maps raw 0..255 pixels to class probabilities.
+Adding an architecture is one :class:`Architecture` entry in :data:`MODELS`: a
+builder taking the model options from the config, the input shape, the number
+of model outputs, the training images (to adapt an in-graph normalisation) and
+the folder of pretrained weight files, returning an uncompiled ``keras.Model``
+that maps raw 0..255 pixels to class probabilities; and, for pretrained
+models, the names of the weight files it needs, so the workflow can fetch
+them in a download rule (training jobs never touch the network).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 from keras import layers, ops
 
-from mobopt import MobOptError
+from mobopt import MobOptError, pretrained
 
 
 @keras.saving.register_keras_serializable(package="mobopt")
@@ -67,7 +71,7 @@ VIT_DEFAULTS: dict[str, Any] = {
 
 
 def build_vit(options: dict[str, Any], input_shape: tuple[int, int, int], num_classes: int,
-              train_images: np.ndarray | None = None) -> keras.Model:
+              train_images: np.ndarray | None = None, weights_dir: str | Path | None = None) -> keras.Model:
     """The paper's "MobTransformer": a standard pre-norm ViT.
 
     Patches are embedded by a strided convolution (a linear map of each
@@ -80,7 +84,7 @@ def build_vit(options: dict[str, Any], input_shape: tuple[int, int, int], num_cl
     With the defaults (patch 4, dim 130, depth 5, heads 2, MLP 390, head hidden
     64) on 28x28x1 inputs and 10 classes the model has exactly 870,937
     parameters, the paper's count (the input Normalization layer's mean,
-    variance and count are 3 of them).  Layers have stable names
+    variance and count are 3 of them).  Trained from scratch: ``weights_dir`` is unused.  Layers have stable names
     (``block{i}_attn``...) so later analyses can address them.
     """
     o = {**VIT_DEFAULTS, **options}
@@ -119,15 +123,63 @@ def build_vit(options: dict[str, Any], input_shape: tuple[int, int, int], num_cl
     return keras.Model(inputs, outputs, name="mobtransformer")
 
 
-MODELS: dict[str, Callable[..., keras.Model]] = {"vit": build_vit}
+MOBILENETV2_DEFAULTS: dict[str, Any] = {"alpha": 1.0, "weights": "imagenet", "include_top": False, "dropout": 0.2}
 
 
-def build(options: dict[str, Any], input_shape, num_classes: int, train_images=None) -> keras.Model:
+def build_mobilenetv2(options: dict[str, Any], input_shape: tuple[int, int, int], num_outputs: int,
+                      train_images: np.ndarray | None = None, weights_dir: str | Path | None = None) -> keras.Model:
+    """MobileNetV2 (Keras applications) with the paper's two uses.
+
+    ``include_top: true``: the 1000-class ImageNet classifier as published
+    (the ImageNet rows of Table 2); the dataset must be labelled in ImageNet-1k
+    indices.  ``include_top: false``: transfer learning, the ImageNet backbone
+    (a nested model named ``backbone``, always run in inference mode so its
+    BatchNorm statistics stay those of ImageNet, the usual fine-tuning recipe)
+    with global average pooling, dropout and a new softmax classifier.  Inputs
+    are raw 0..255 pixels, scaled to [-1, 1] in the graph as
+    ``mobilenet_v2.preprocess_input`` does, so the .tflite needs no preprocessing.
+    """
+    o = {**MOBILENETV2_DEFAULTS, **options}
+    files = pretrained.weight_files({"name": "mobilenetv2", **o}, input_shape)
+    weights = None
+    if files:
+        if weights_dir is None:
+            raise MobOptError("model.weights is `imagenet` but no weights folder was given (the workflow passes data/weights)")
+        weights = Path(weights_dir) / files[0]
+        if not weights.is_file():
+            raise MobOptError(f"{weights}: pretrained weights not found; run the download_weights rule first")
+    if o["include_top"] and num_outputs != pretrained.IMAGENET_CLASSES:
+        raise MobOptError(f"model.include_top keeps the {pretrained.IMAGENET_CLASSES}-class ImageNet head, but the dataset has "
+                          f"{num_outputs} outputs; use include_top: false to train a new classifier")
+    inputs = keras.Input(input_shape, name="image")
+    x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="preprocess")(inputs)
+    try:
+        backbone = keras.applications.MobileNetV2(
+            input_shape=tuple(input_shape), alpha=float(o["alpha"]), include_top=bool(o["include_top"]),
+            weights=None if weights is None else str(weights), pooling=None if o["include_top"] else "avg",
+            classes=pretrained.IMAGENET_CLASSES if o["include_top"] else 1000, name="backbone",
+        )
+    except (ValueError, OSError) as exc:
+        raise MobOptError(f"{weights}: cannot load MobileNetV2 weights ({exc}); delete the file and download it again") \
+            from exc
+    if o["include_top"]:
+        outputs = backbone(x, training=False)
+    else:
+        x = backbone(x, training=False)
+        x = layers.Dropout(o["dropout"], name="head_dropout")(x)
+        outputs = layers.Dense(num_outputs, activation="softmax", name="classifier")(x)
+    return keras.Model(inputs, outputs, name=f"mobilenetv2_{float(o['alpha']):g}")
+
+
+MODELS: dict[str, Callable[..., keras.Model]] = {"vit": build_vit, "mobilenetv2": build_mobilenetv2}
+
+
+def build(options: dict[str, Any], input_shape, num_outputs: int, train_images=None, weights_dir=None) -> keras.Model:
     name = options.get("name")
     if name not in MODELS:
         raise MobOptError(f"unknown model.name {name!r}; known: {', '.join(sorted(MODELS))}")
     rest = {k: v for k, v in options.items() if k != "name"}
-    return MODELS[name](rest, tuple(input_shape), num_classes, train_images)
+    return MODELS[name](rest, tuple(input_shape), num_outputs, train_images, weights_dir)
 
 
 def load(path) -> keras.Model:

@@ -13,6 +13,16 @@ order of epoch ``e`` is a permutation drawn from ``(seed, e)`` and the dropout
 RNG states are checkpointed too, so a resumed run sees the same batches and
 masks as an uninterrupted one and ends with the same history.  A checkpoint written for a
 different spec is ignored.  The checkpoint is removed when training finishes.
+
+Transfer learning (MobileNetV2 on ASL): ``frozen_epochs`` train only the new
+head over a frozen pretrained ``backbone``, then the remaining epochs
+fine-tune the backbone from layer ``fine_tune_from`` on, with a fresh
+optimizer at ``fine_tune_learning_rate`` (the usual two-phase recipe; the
+backbone's BatchNorm layers stay in inference mode throughout).  ``epochs: 0``
+keeps a pretrained model as it is (MobileNetV2 on ImageNet).
+
+Images are read from the memory-mapped prepared split batch by batch, so a
+dataset larger than RAM trains as well as MNIST does.
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ import logging
 import math
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,16 +42,54 @@ import numpy as np
 
 from mobopt import MobOptError, provenance
 from mobopt.atomic import atomic_path, write_json
-from mobopt.datasets import load_meta, load_split
+from mobopt.datasets import load_meta, load_split, num_outputs
 
 log = logging.getLogger(__name__)
 
-HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds")
+HISTORY_COLUMNS = ("epoch", "phase", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds")
 
 TRAIN_DEFAULTS: dict[str, Any] = {
     "epochs": 25, "batch_size": 128, "learning_rate": 1e-3, "weight_decay": 1e-4,
-    "warmup_epochs": 1, "threads": 2,
+    "warmup_epochs": 1, "threads": 2, "frozen_epochs": 0, "fine_tune_learning_rate": 1e-4, "fine_tune_from": 0,
 }
+
+
+@dataclass(frozen=True)
+class Phase:
+    """Epochs ``[first, last)`` trained with one optimizer and one set of trainable layers."""
+
+    name: str
+    first: int
+    last: int
+    learning_rate: float
+    warmup_epochs: int
+    frozen_backbone: bool
+
+
+def phases(tspec: dict[str, Any]) -> list[Phase]:
+    """``train`` for a model trained as a whole; ``frozen`` then ``fine_tune`` for transfer learning."""
+    epochs, frozen = tspec["epochs"], tspec["frozen_epochs"]
+    if frozen > epochs:
+        raise MobOptError(f"train.frozen_epochs ({frozen}) exceeds train.epochs ({epochs})")
+    if not frozen:
+        return [Phase("train", 0, epochs, tspec["learning_rate"], tspec["warmup_epochs"], False)] if epochs else []
+    out = [Phase("frozen", 0, frozen, tspec["learning_rate"], tspec["warmup_epochs"], True)]
+    if epochs > frozen:
+        out.append(Phase("fine_tune", frozen, epochs, tspec["fine_tune_learning_rate"], 0, False))
+    return out
+
+
+def set_trainable(model, phase: Phase, fine_tune_from: int) -> None:
+    """Freeze the whole ``backbone`` layer, or only its first ``fine_tune_from`` layers."""
+    backbone = next((layer for layer in model.layers if layer.name == "backbone"), None)
+    if backbone is None:
+        if phase.frozen_backbone:
+            raise MobOptError("train.frozen_epochs needs a model with a pretrained backbone (e.g. mobilenetv2)")
+        return
+    backbone.trainable = not phase.frozen_backbone
+    if not phase.frozen_backbone:
+        for layer in backbone.layers[:fine_tune_from]:
+            layer.trainable = False
 
 
 def configure_tensorflow(seed: int, threads: int):
@@ -62,18 +111,32 @@ def spec_hash(spec: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
-def epoch_batches(tf, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, first: int, last: int):
-    """Batches for epochs ``first..last-1``, each epoch in the order drawn from ``(seed, epoch)``.
+def _batches(tf, x: np.ndarray, y: np.ndarray, orders):
+    """A tf.data pipeline over index batches: images gathered from ``x`` (uint8, possibly memory-mapped)
+    in a background thread, cast to float per batch; memory holds a few batches, not the dataset."""
+    def gen():
+        for idx in orders():
+            yield x[idx], y[idx]
 
-    Images stay uint8 in memory (4x less than float) and are cast per batch.
-    """
-    xt, yt = tf.constant(x), tf.constant(y)
-    perms = [np.random.default_rng([seed, e]).permutation(len(x)) for e in range(first, last)]
-    parts = [tf.data.Dataset.from_tensor_slices(p).batch(batch_size) for p in perms]
-    ds = parts[0]
-    for part in parts[1:]:
-        ds = ds.concatenate(part)
-    return ds.map(lambda i: (tf.cast(tf.gather(xt, i), tf.float32), tf.gather(yt, i))).prefetch(2)
+    sig = (tf.TensorSpec((None, *x.shape[1:]), tf.uint8), tf.TensorSpec((None,), tf.int64))
+    ds = tf.data.Dataset.from_generator(gen, output_signature=sig)
+    return ds.map(lambda a, b: (tf.cast(a, tf.float32), b)).prefetch(2)
+
+
+def epoch_batches(tf, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, first: int, last: int):
+    """Batches for epochs ``first..last-1``, each epoch in the order drawn from ``(seed, epoch)``."""
+    def orders():
+        for e in range(first, last):
+            perm = np.random.default_rng([seed, e]).permutation(len(x))
+            for start in range(0, len(perm), batch_size):
+                yield perm[start:start + batch_size]
+
+    return _batches(tf, x, y, orders)
+
+
+def eval_batches(tf, x: np.ndarray, y: np.ndarray, batch_size: int = 256):
+    """Batches in file order (validation, prediction)."""
+    return _batches(tf, x, y, lambda: (np.arange(s, min(s + batch_size, len(x))) for s in range(0, len(x), batch_size)))
 
 
 def rng_variables(model) -> list:
@@ -92,9 +155,9 @@ def _callback_class():
     class EpochCheckpoint(keras.callbacks.Callback):
         """Record history and checkpoint model + optimizer atomically after each epoch."""
 
-        def __init__(self, ckpt_dir: Path, rows: list[dict[str, float]], digest: str):
+        def __init__(self, ckpt_dir: Path, rows: list[dict[str, float]], digest: str, phase: str):
             super().__init__()
-            self.ckpt_dir, self.rows, self.digest = ckpt_dir, rows, digest
+            self.ckpt_dir, self.rows, self.digest, self.phase = ckpt_dir, rows, digest, phase
             self._t0 = time.perf_counter()
 
         def on_epoch_begin(self, epoch, logs=None):
@@ -103,7 +166,8 @@ def _callback_class():
         def on_epoch_end(self, epoch, logs=None):
             logs = dict(logs or {})
             lr = self.model.optimizer.learning_rate
-            row = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items() if k in HISTORY_COLUMNS},
+            row = {"epoch": epoch + 1, "phase": self.phase,
+                   **{k: float(v) for k, v in logs.items() if k in HISTORY_COLUMNS},
                    "learning_rate": float(np.asarray(lr)), "seconds": time.perf_counter() - self._t0}
             self.rows.append(row)
             self.ckpt_dir.mkdir(parents=True, exist_ok=True)
@@ -124,13 +188,22 @@ def _callback_class():
     return EpochCheckpoint
 
 
-def _schedule(keras, spec: dict[str, Any], steps_per_epoch: int):
-    """Linear warm-up then cosine decay: the usual recipe for training a ViT from scratch."""
-    total = max(1, spec["epochs"] * steps_per_epoch)
-    warmup = min(total - 1, spec["warmup_epochs"] * steps_per_epoch)
+def _schedule(keras, phase: Phase, steps_per_epoch: int):
+    """Linear warm-up then cosine decay over the phase: the usual recipe for a ViT from scratch, and
+    a gentle one for fine-tuning."""
+    total = max(1, (phase.last - phase.first) * steps_per_epoch)
+    warmup = min(total - 1, phase.warmup_epochs * steps_per_epoch)
     return keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=0.0 if warmup else spec["learning_rate"], decay_steps=total - warmup,
-        warmup_target=spec["learning_rate"] if warmup else None, warmup_steps=warmup,
+        initial_learning_rate=0.0 if warmup else phase.learning_rate, decay_steps=total - warmup,
+        warmup_target=phase.learning_rate if warmup else None, warmup_steps=warmup,
+    )
+
+
+def _compile(keras, model, phase: Phase, tspec: dict[str, Any], steps: int) -> None:
+    set_trainable(model, phase, tspec["fine_tune_from"])
+    model.compile(
+        optimizer=keras.optimizers.AdamW(_schedule(keras, phase, steps), weight_decay=tspec["weight_decay"]),
+        loss="sparse_categorical_crossentropy", metrics=["accuracy"],
     )
 
 
@@ -141,11 +214,23 @@ def write_history(path: Path, rows: list[dict[str, float]]) -> None:
         writer.writerows(rows)
 
 
+def weight_records(weights_dir: str | Path | None, model_spec: dict[str, Any], input_shape) -> list[dict[str, Any]]:
+    """What the download rule recorded about each pretrained weight file (name, sha256, origin)."""
+    from mobopt import pretrained
+
+    records = []
+    for name in pretrained.weight_files(model_spec, input_shape):
+        path = Path(weights_dir or ".") / (name + ".json")
+        records.append(json.loads(path.read_text()) if path.exists() else {"file": name, "sha256": None})
+    return records
+
+
 def train(prepared: str | Path, out_dir: str | Path, experiment: str, spec: dict[str, Any], seed: int,
-          *, callbacks: list | None = None) -> dict[str, Any]:
+          *, weights_dir: str | Path | None = None, callbacks: list | None = None) -> dict[str, Any]:
     """Train ``spec['model']`` on the prepared dataset; write model.keras, history.csv, metrics.json."""
     prepared, out_dir = Path(prepared), Path(out_dir)
     tspec = {**TRAIN_DEFAULTS, **spec.get("train", {})}
+    plan = phases(tspec)
     tf = configure_tensorflow(seed, tspec["threads"])
     import keras
 
@@ -157,7 +242,7 @@ def train(prepared: str | Path, out_dir: str | Path, experiment: str, spec: dict
     digest = spec_hash({"spec": spec, "seed": seed, "data": meta})
     steps = math.ceil(len(x_train) / tspec["batch_size"])
     ckpt_dir = out_dir / ".checkpoint"
-    rows: list[dict[str, float]] = []
+    rows: list[dict[str, Any]] = []
     initial_epoch = 0
     model = None
     state_path = ckpt_dir / "state.json"
@@ -179,23 +264,29 @@ def train(prepared: str | Path, out_dir: str | Path, experiment: str, spec: dict
             log.warning("ignoring checkpoint in %s: written for a different spec, seed or dataset", ckpt_dir)
             shutil.rmtree(ckpt_dir)
     if model is None:
-        model = models.build(spec["model"], meta["image_shape"], len(meta["classes"]), x_train)
-        model.compile(
-            optimizer=keras.optimizers.AdamW(_schedule(keras, tspec, steps), weight_decay=tspec["weight_decay"]),
-            loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-        )
+        # a model trained from scratch adapts its input normalisation on (a bounded sample of) the training images
+        sample = np.asarray(x_train[: min(len(x_train), 100_000)])
+        model = models.build(spec["model"], meta["image_shape"], num_outputs(meta), sample, weights_dir)
     model.summary(print_fn=log.info)
     params = int(model.count_params())
+    resumed_from = initial_epoch
     t0 = time.perf_counter()
-    if initial_epoch < tspec["epochs"]:
+    for phase in plan:
+        if initial_epoch >= phase.last:
+            continue
+        if initial_epoch == phase.first:  # a fresh phase: (un)freeze and start a new optimizer
+            _compile(keras, model, phase, tspec, steps)
+        log.info("phase %s: epochs %d..%d at learning rate %g", phase.name, max(initial_epoch, phase.first) + 1,
+                 phase.last, phase.learning_rate)
         model.fit(
-            epoch_batches(tf, x_train, y_train, tspec["batch_size"], seed, initial_epoch, tspec["epochs"]),
-            validation_data=tf.data.Dataset.from_tensor_slices((x_val.astype("float32"), y_val)).batch(256),
-            epochs=tspec["epochs"], initial_epoch=initial_epoch, steps_per_epoch=steps,
-            callbacks=[_callback_class()(ckpt_dir, rows, digest), *(callbacks or [])], verbose=2,
+            epoch_batches(tf, x_train, y_train, tspec["batch_size"], seed, initial_epoch, phase.last),
+            validation_data=eval_batches(tf, x_val, y_val),
+            epochs=phase.last, initial_epoch=initial_epoch, steps_per_epoch=steps,
+            callbacks=[_callback_class()(ckpt_dir, rows, digest, phase.name), *(callbacks or [])], verbose=2,
         )
+        initial_epoch = phase.last
     seconds = time.perf_counter() - t0
-    epochs_run = tspec["epochs"] - initial_epoch
+    epochs_run = tspec["epochs"] - resumed_from
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(out_dir / "model.keras") as tmp:
         model.save(tmp)
@@ -203,8 +294,11 @@ def train(prepared: str | Path, out_dir: str | Path, experiment: str, spec: dict
     metrics = {
         "experiment": experiment,
         "parameters": params,
+        "trainable_parameters": int(sum(np.prod(v.shape) for v in model.trainable_weights)),
         "epochs": tspec["epochs"],
-        "resumed_from_epoch": initial_epoch,
+        "phases": [p.__dict__ for p in plan],
+        "pretrained_weights": weight_records(weights_dir, spec["model"], meta["image_shape"]),
+        "resumed_from_epoch": resumed_from,
         "train_seconds_this_run": seconds,
         "train_images_per_second": (epochs_run * len(x_train) / seconds) if epochs_run else None,
         "final": rows[-1] if rows else {},
