@@ -32,7 +32,7 @@ def build_models(work: Path) -> dict[str, Path]:
     prepared = work / "prepared"
     prepared.mkdir(parents=True)
     x = rng.integers(0, 256, (600, 28, 28, 1), dtype=np.uint8)
-    save_split(prepared / "train.npz", x, rng.integers(0, 10, 600))
+    save_split(prepared, "train", x, rng.integers(0, 10, 600))
     (prepared / "meta.json").write_text(json.dumps({"classes": [str(i) for i in range(10)], "image_shape": [28, 28, 1]}))
     model = build({"name": "vit"}, (28, 28, 1), 10, x)
     model.save(work / "paper_vit.keras")

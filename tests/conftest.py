@@ -138,3 +138,104 @@ def trained_tiny(tmp_path_factory, prepared_digits) -> Path:
     mobopt_cli("train", "--experiment", "tiny", "--data", prepared_digits, "--out", out,
                "--spec", json.dumps(TINY_SPEC), "--seed", 1)
     return out
+
+
+# ------------------------------------------------- stand-ins for the MobileNetV2 datasets
+
+def make_asl_zip(path: Path, *, per_class: int = 5, size=(48, 48), official_test: bool = True, extra=None) -> Path:
+    """A zip in the layout of Kaggle's grassknoted/asl-alphabet: real JPEGs, fewer and smaller.
+
+    ``extra`` maps archive member names to bytes (bad files, path-traversal members).
+    """
+    import tempfile
+    import zipfile
+
+    from mobopt.datasets import ASL_CLASSES, ASL_TEST_DIR, ASL_TRAIN_DIR
+    from mobopt.images import write_fake_class_tree
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        write_fake_class_tree(root / ASL_TRAIN_DIR, ASL_CLASSES, per_class, size=size, seed=1, workers=1)
+        if official_test:
+            write_fake_class_tree(root / "official", ASL_CLASSES, 1, size=size, seed=2, workers=1)
+            (root / ASL_TEST_DIR).mkdir(parents=True)
+            for cls in ASL_CLASSES:
+                if cls != "del":  # Kaggle's test folder has no del_test.jpg
+                    (root / "official" / cls / f"{cls}1.jpg").rename(root / ASL_TEST_DIR / f"{cls}_test.jpg")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(path, "w") as zf:
+            for f in sorted(root.rglob("*")):
+                if f.is_file() and "official" not in f.parts:
+                    zf.write(f, f.relative_to(root).as_posix())
+            for name, data in (extra or {}).items():
+                zf.writestr(name, data)
+    return path
+
+
+def make_imagenette_tgz(path: Path, *, train_per_class: int = 6, val_per_class: int = 4, size=(60, 40)) -> Path:
+    """A .tgz in Imagenette's layout (``<stem>/{train,val}/<wnid>/*.JPEG`` + noisy_imagenette.csv); half of
+    each val class is named ``ILSVRC2012_val_*`` like ImageNet's own validation images."""
+    import tarfile
+    import tempfile
+
+    from mobopt.datasets import IMAGENETTE_WNIDS
+    from mobopt.images import write_fake_class_tree
+
+    stem = path.name.removesuffix(".tgz")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / stem
+        write_fake_class_tree(root / "train", IMAGENETTE_WNIDS, train_per_class, size=size, seed=3, workers=1)
+        write_fake_class_tree(root / "val", IMAGENETTE_WNIDS, val_per_class, size=size, seed=4, workers=1)
+        for i, f in enumerate(sorted((root / "val").rglob("*.jpg"))):
+            name = f"ILSVRC2012_val_{i:08d}.JPEG" if i % 2 == 0 else f"{f.parent.name}_{i}.JPEG"
+            f.rename(f.with_name(name))
+        for f in sorted((root / "train").rglob("*.jpg")):
+            f.rename(f.with_suffix(".JPEG"))
+        (root / "noisy_imagenette.csv").write_text("path,noisy_labels_0\n")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(path, "w:gz") as tf:
+            tf.add(root, arcname=stem)
+    return path
+
+
+def write_mobilenetv2_weights(folder: Path, *, alpha: float = 0.35, include_top: bool, input_size: int = 32) -> Path:
+    """A weight file in the legacy Keras HDF5 format of the published ones, named as Keras names them.
+
+    Random weights (the real ones cannot be downloaded here), saved from a
+    model of the same architecture, so the loading path is the real one.
+    """
+    import h5py
+    import keras
+    from keras.src.legacy.saving import legacy_h5_format
+
+    from mobopt.pretrained import weight_files
+
+    shape = (input_size, input_size, 3)
+    name = weight_files({"name": "mobilenetv2", "alpha": alpha, "include_top": include_top}, shape)[0]
+    model = keras.applications.MobileNetV2(input_shape=shape, alpha=alpha, include_top=include_top, weights=None,
+                                           pooling=None if include_top else "avg")
+    folder.mkdir(parents=True, exist_ok=True)
+    with h5py.File(folder / name, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, model)
+    return folder / name
+
+
+def write_kaggle_stand_in(bin_dir: Path, zip_path: Path) -> Path:
+    """An executable that behaves like ``kaggle datasets download <slug> -p DIR``: copies ``zip_path`` there.
+
+    It refuses to run without credentials in its environment, as the real one does for private data.
+    """
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    exe = bin_dir / "kaggle"
+    exe.write_text(f"""#!{sys.executable}
+import os, shutil, sys
+args = sys.argv[1:]
+assert args[:2] == ["datasets", "download"] and args[3] == "-p", args
+if not (os.environ.get("KAGGLE_KEY") or os.environ.get("KAGGLE_API_TOKEN")):
+    sys.exit("401 - Unauthorized")
+os.makedirs(args[4], exist_ok=True)
+shutil.copyfile({str(zip_path)!r}, os.path.join(args[4], args[2].split("/")[1] + ".zip"))
+print("Downloading asl-alphabet.zip to", args[4])
+""")
+    exe.chmod(0o755)
+    return exe

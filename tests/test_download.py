@@ -101,7 +101,7 @@ def test_mnist_download_from_local_mirror(http_server, tmp_path, digits_idx):
     out = tmp_path / "raw"
     record = datasets.download_mnist({"source": "url", "mirrors": [http_server.url], "verify": False,
                                       "backoff": 0, "progress": False}, out)
-    assert set(record["files"]) == set(datasets.DATASETS["mnist"].raw_files)
+    assert set(record["files"]) == set(datasets.DATASETS["mnist"].raw_files({}))
     saved = json.loads((out / "SOURCE.json").read_text())
     for name, info in saved["files"].items():
         assert info["sha256"] == hashlib.sha256((digits_idx / name).read_bytes()).hexdigest()

@@ -1,26 +1,39 @@
-"""End to end through Snakemake: the demo config from download (over HTTP on 127.0.0.1) to figures."""
+"""End to end through Snakemake, offline: all three of the paper's experiments in tiny form.
+
+The demo's ViT on digits (IDX files over HTTP on 127.0.0.1), MobileNetV2 on a
+stand-in ASL Alphabet zip fetched by a stand-in ``kaggle`` executable, and the
+pretrained MobileNetV2 scored on a stand-in Imagenette .tgz, with weight files
+the test writes served by the same HTTP server; from download to figures.
+"""
 
 import json
+import os
 import subprocess
 import sys
 
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO
+from conftest import REPO, make_asl_zip, make_imagenette_tgz, write_kaggle_stand_in, write_mobilenetv2_weights
 
 pytestmark = pytest.mark.slow
 
-FINAL = ["reports/tables/table2.csv", "reports/tables/table2.md", "reports/figures/fig1_training_vit_mnist.png",
-         "reports/figures/fig1_training_vit_mnist.svg", "reports/figures/fig2_accuracy.png",
+FINAL = ["reports/tables/table2.csv", "reports/tables/table2.md", "reports/tables/table1.csv", "reports/tables/accuracy.csv",
+         "reports/figures/training_curves_vit_mnist.png",
+         "reports/figures/training_curves_vit_mnist.svg", "reports/figures/fig2_accuracy.png",
          "reports/figures/fig2_accuracy.svg", "reports/figures/fig3_loss.png", "reports/figures/fig3_loss.svg"]
 
 
-def snakemake(workdir, *args, timeout=900):
+EXPERIMENTS = ("vit_mnist", "mobilenetv2_imagenet", "mobilenetv2_asl")
+#: Kaggle credentials for the stand-in CLI (the real client is never run).
+KAGGLE_ENV = {"KAGGLE_USERNAME": "someone", "KAGGLE_KEY": "test-key-never-logged-0123"}
+
+
+def snakemake(workdir, *args, timeout=1200):
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
          "--configfile", str(workdir / "config.yaml"), *args],
-        capture_output=True, text=True, timeout=timeout,
+        capture_output=True, text=True, timeout=timeout, env={**os.environ, **KAGGLE_ENV},
     )
     return proc
 
@@ -53,10 +66,29 @@ def workflow_run(tmp_path_factory, digits_idx):
     state.fail("train-images-idx3-ubyte.gz", 500)  # the workflow's download must retry through it
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    make_imagenette_tgz(www / "imagenette2-160.tgz")
+    for include_top in (True, False):
+        write_mobilenetv2_weights(www, include_top=include_top)
+    kaggle = write_kaggle_stand_in(work / "bin", make_asl_zip(work / "kaggle" / "asl-alphabet.zip", per_class=6))
     cfg = yaml.safe_load((REPO / "config/demo.yaml").read_text())
-    cfg["datasets"]["mnist"] = {"source": "url", "mirrors": [f"http://127.0.0.1:{server.server_address[1]}/"],
-                                "verify": False, "backoff": 0, "progress": False}
-    (work / "config.yaml").write_text(yaml.safe_dump(cfg))
+    cfg["datasets"]["mnist"] = {"source": "url", "mirrors": [url], "verify": False, "backoff": 0, "progress": False}
+    tiny_images = {"image_size": 32, "progress": False, "workers": 2}
+    cfg["datasets"]["asl_alphabet"] = {"source": "kaggle", "kaggle_cli": str(kaggle), "verify": False,
+                                       "validation_fraction": 0.2, "test_fraction": 0.2, **tiny_images}
+    cfg["datasets"]["imagenet_subset"] = {"source": "url", "mirrors": [url], "resolution": "160", "verify": False,
+                                          "crop_fraction": 0.875, "backoff": 0, **tiny_images}
+    cfg["pretrained"] = {"mirrors": [url], "backoff": 0, "progress": False}
+    mobilenet = {"name": "mobilenetv2", "alpha": 0.35, "weights": "imagenet"}
+    cfg["experiments"]["mobilenetv2_imagenet"] = {
+        "label": "MobileNetV2 + ImageNet (stand-in)", "dataset": "imagenet_subset", "variants": ["float32", "int8"],
+        "model": {**mobilenet, "include_top": True}, "train": {"epochs": 0}}
+    cfg["experiments"]["mobilenetv2_asl"] = {
+        "label": "MobileNetV2 + ASL (stand-in)", "dataset": "asl_alphabet", "variants": ["float32", "int8"],
+        "model": {**mobilenet, "include_top": False},
+        "train": {"epochs": 2, "frozen_epochs": 1, "fine_tune_from": 100, "batch_size": 16, "threads": 2}}
+    cfg["convert"] = {"representative_samples": 50}
+    (work / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     first = snakemake(work, "--cores", "2")
     second = snakemake(work, "--cores", "2", "-n")
     yield work, first, second, state
@@ -70,21 +102,26 @@ def test_first_run_builds_everything(workflow_run):
     for path in FINAL:
         assert (work / path).stat().st_size > 0, path
     assert ("/train-images-idx3-ubyte.gz", None) in state.requests
-    assert jobs_run(first.stderr) == {"download_mnist", "prepare_mnist", "train", "convert", "evaluate_keras",
-                                      "evaluate_tflite", "benchmark", "table2", "training_curves",
-                                      "evaluation_figure", "all"}
+    assert jobs_run(first.stderr) == {
+        "download_mnist", "prepare_mnist", "download_asl_alphabet", "prepare_asl_alphabet", "download_imagenet_subset",
+        "prepare_imagenet_subset", "download_weights", "train", "convert", "evaluate_keras", "evaluate_tflite",
+        "benchmark", "table1", "table2", "accuracy_table", "training_curves", "evaluation_figure", "all"}
+    # the pretrained ImageNet model is not trained, so it has no training curves
+    assert not (work / "reports/figures/training_curves_mobilenetv2_imagenet.png").exists()
+    assert (work / "reports/figures/training_curves_mobilenetv2_asl.png").stat().st_size > 0
 
 
 def test_table2_rows_come_from_the_results(workflow_run):
     work = workflow_run[0]
     table = pd.read_csv(work / "reports/tables/table2.csv")
-    assert table[["variant", "device"]].values.tolist() == [["float32", "host_1t"], ["int8", "host_1t"]]
+    assert table[["experiment", "variant"]].values.tolist() == [[e, v] for e in EXPERIMENTS for v in ("float32", "int8")]
     for _, row in table.iterrows():
-        bench = json.loads((work / f"results/bench/host_1t/vit_mnist/{row.variant}.json").read_text())
-        ev = json.loads((work / f"results/eval/vit_mnist/{row.variant}.json").read_text())
+        bench = json.loads((work / f"results/bench/host_1t/{row.experiment}/{row.variant}.json").read_text())
+        ev = json.loads((work / f"results/eval/{row.experiment}/test/{row.variant}.json").read_text())
         assert row.p95_ms == pytest.approx(bench["p95_ms"]) and row.accuracy == pytest.approx(ev["accuracy"])
         assert bench["iterations"] == 1200 and bench["tensorflow_imported"] is False
-        assert ev["accuracy"] >= 0.85
+        if row.experiment == "vit_mnist":
+            assert ev["accuracy"] >= 0.85
     header = [h.strip() for h in (work / "reports/tables/table2.md").read_text().splitlines()[0].strip("|").split("|")]
     assert header[:11] == ["model", "variant", "device", "size", "RAM MB", "CPU %", "p95", "p90", "p50", "p10", "load ms"]
 
@@ -93,7 +130,7 @@ def test_benchmarks_never_overlap(workflow_run):
     work = workflow_run[0]
     spans = sorted((b["started_unix"], b["finished_unix"]) for b in
                    (json.loads(p.read_text()) for p in (work / "results/bench").rglob("*.json")))
-    assert len(spans) == 2
+    assert len(spans) == 6
     assert spans[0][1] <= spans[1][0], "two benchmarks ran at the same time"
 
 
@@ -125,13 +162,14 @@ def test_second_run_does_nothing(workflow_run):
 
 def test_forcerun_convert_reruns_only_what_depends_on_it(workflow_run):
     work = workflow_run[0]
-    upstream = ["results/models/vit_mnist/model.keras", "data/prepared/mnist/train.npz",
-                "data/raw/mnist/train-images-idx3-ubyte.gz", "results/eval/vit_mnist/keras.json",
-                "reports/figures/fig1_training_vit_mnist.png"]
+    upstream = ["results/models/vit_mnist/model.keras", "data/prepared/mnist/train_x.npy",
+                "data/raw/mnist/train-images-idx3-ubyte.gz", "results/eval/vit_mnist/test/keras.json",
+                "reports/figures/training_curves_vit_mnist.png"]
     before = {p: (work / p).stat().st_mtime_ns for p in upstream}
-    proc = snakemake(work, "--cores", "2", "--forcerun", "convert")
+    proc = snakemake(work, "--cores", "2", "--forcerun", "results/tflite/vit_mnist/int8.tflite")
     assert proc.returncode == 0, proc.stderr[-5000:]
-    assert jobs_run(proc.stderr) == {"convert", "evaluate_tflite", "benchmark", "table2", "evaluation_figure", "all"}
+    assert jobs_run(proc.stderr) == {"convert", "evaluate_tflite", "benchmark", "table2", "accuracy_table",
+                                     "evaluation_figure", "all"}
     assert before == {p: (work / p).stat().st_mtime_ns for p in upstream}
 
 
@@ -140,6 +178,38 @@ def test_html_report_bundles_figures_and_table(workflow_run):
     proc = snakemake(work, "--report", str(work / "report.html"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     html = (work / "report.html").read_text()
-    for name in ("table2.csv", "fig1_training_vit_mnist.png", "fig2_accuracy.png", "fig3_loss.png"):
+    for name in ("table2.csv", "table1.csv", "training_curves_vit_mnist.png", "fig2_accuracy.png", "fig3_loss.png"):
         assert name in html, name
-    assert "Training curves (paper Fig. 1)" in html  # a caption from workflow/report/
+    assert "Training curves (paper Fig. 1 for the ViT" in html  # a caption from workflow/report/
+
+
+def test_table1_and_every_evaluation_split(workflow_run):
+    work = workflow_run[0]
+    table1 = pd.read_csv(work / "reports/tables/table1.csv").set_index("experiment")
+    assert list(table1.index) == list(EXPERIMENTS)
+    assert table1.loc["vit_mnist", "parameters"] == json.loads(
+        (work / "results/models/vit_mnist/metrics.json").read_text())["parameters"]
+    assert table1.loc["mobilenetv2_imagenet", "outputs"] == 1000
+    assert table1.loc["mobilenetv2_asl", "training"] == "1 frozen epochs, 1 fine_tune epochs"
+    acc = pd.read_csv(work / "reports/tables/accuracy.csv")
+    official = acc[acc.split == "official_test"]
+    assert set(official.experiment) == {"mobilenetv2_asl"} and set(official.samples) == {28}
+    assert set(official.variant) == {"keras", "float32", "int8"}
+    inet = json.loads((work / "results/eval/mobilenetv2_imagenet/test/float32.json").read_text())
+    assert inet["outputs"] == 1000 and "top5_accuracy" in inet and inet["samples"] == 20
+
+
+def test_downloads_are_recorded_and_the_kaggle_key_is_never_written(workflow_run):
+    work = workflow_run[0]
+    source = json.loads((work / "data/raw/asl_alphabet/SOURCE.json").read_text())
+    assert source["files"]["asl-alphabet.zip"]["origin"] == "kaggle:grassknoted/asl-alphabet"
+    weights = json.loads((work / "data/weights/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224.h5.json")
+                         .read_text())
+    assert len(weights["sha256"]) == 64 and weights["pinned"] is False
+    metrics = json.loads((work / "results/models/mobilenetv2_asl/metrics.json").read_text())
+    assert metrics["pretrained_weights"][0]["sha256"] != weights["sha256"]  # the no_top file
+    key = KAGGLE_ENV["KAGGLE_KEY"]
+    for folder in ("logs", "results", "reports", "data/raw/asl_alphabet"):
+        for path in (work / folder).rglob("*"):
+            if path.is_file() and path.suffix in {".log", ".json", ".csv", ".md", ".txt", ".tsv"}:
+                assert key not in path.read_text(errors="replace"), path

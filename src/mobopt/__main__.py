@@ -33,13 +33,21 @@ def cmd_download(a):
 def cmd_prepare(a):
     from mobopt import datasets
 
-    datasets.get(a.dataset).prepare(Path(a.raw), Path(a.out), a.options, a.seed)
+    options = a.options if a.workers is None else {**a.options, "workers": a.workers}
+    datasets.get(a.dataset).prepare(Path(a.raw), Path(a.out), options, a.seed)
+
+
+def cmd_fetch_weights(a):
+    from mobopt.pretrained import fetch
+
+    for name in a.name:
+        fetch(name, a.options, Path(a.out))
 
 
 def cmd_train(a):
     from mobopt.train import train
 
-    train(a.data, a.out, a.experiment, a.spec, a.seed)
+    train(a.data, a.out, a.experiment, a.spec, a.seed, weights_dir=a.weights)
 
 
 def cmd_convert(a):
@@ -64,6 +72,18 @@ def cmd_table2(a):
     from mobopt.tables import write_table2
 
     write_table2(a.entries, a.out_csv, a.out_md)
+
+
+def cmd_table1(a):
+    from mobopt.tables import write_table1
+
+    write_table1(a.entries, a.out_csv, a.out_md)
+
+
+def cmd_accuracy(a):
+    from mobopt.tables import write_accuracy
+
+    write_accuracy(a.entries, a.out_csv, a.out_md)
 
 
 def cmd_plot_history(a):
@@ -99,12 +119,18 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--options", type=_json, default={})
 
-    s = add("prepare", cmd_prepare, "decode raw files into {train,val,test}.npz + meta.json")
+    s = add("prepare", cmd_prepare, "decode raw files into <split>_{x,y}.npy + meta.json")
     s.add_argument("--dataset", required=True)
     s.add_argument("--raw", required=True)
     s.add_argument("--out", required=True)
     s.add_argument("--options", type=_json, default={})
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--workers", type=int, default=None, help="decoding processes (default: the dataset's `workers`)")
+
+    s = add("fetch-weights", cmd_fetch_weights, "fetch pretrained weight files (checksummed, atomic)")
+    s.add_argument("--name", action="append", required=True, help="weight file name (repeatable)")
+    s.add_argument("--out", required=True)
+    s.add_argument("--options", type=_json, default={})
 
     s = add("train", cmd_train, "train one experiment's model")
     s.add_argument("--experiment", required=True)
@@ -112,6 +138,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--spec", type=_json, required=True)
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--weights", default=None, help="folder of pretrained weight files (data/weights)")
 
     s = add("convert", cmd_convert, "convert a Keras model to one .tflite variant")
     s.add_argument("--model", required=True)
@@ -135,6 +162,16 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--options", type=_json, default={})
 
     s = add("table2", cmd_table2, "write Table 2 (CSV and Markdown) from result JSONs")
+    s.add_argument("--entries", type=_json, required=True)
+    s.add_argument("--out-csv", required=True)
+    s.add_argument("--out-md", required=True)
+
+    s = add("table1", cmd_table1, "write Table 1 (models x datasets) from result JSONs")
+    s.add_argument("--entries", type=_json, required=True)
+    s.add_argument("--out-csv", required=True)
+    s.add_argument("--out-md", required=True)
+
+    s = add("accuracy", cmd_accuracy, "write the accuracy table (every model, variant and evaluation split)")
     s.add_argument("--entries", type=_json, required=True)
     s.add_argument("--out-csv", required=True)
     s.add_argument("--out-md", required=True)

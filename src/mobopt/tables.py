@@ -50,6 +50,63 @@ def table2(entries: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _architecture(model: dict[str, Any]) -> str:
+    """A short description of the model options that define its size."""
+    name = model["name"]
+    if name == "vit":
+        keys = ("patch_size", "dim", "depth", "heads", "mlp_dim")
+        return "ViT " + " ".join(f"{k}={model[k]}" for k in keys if k in model)
+    if name == "mobilenetv2":
+        head = "ImageNet 1000-class head" if model.get("include_top") else "new head"
+        return f"MobileNetV2 alpha={model.get('alpha', 1.0)}, {model.get('weights', 'imagenet')} weights, {head}"
+    return name
+
+
+def table1(entries: list[dict[str, Any]]) -> pd.DataFrame:
+    """Paper Table 1: one row per experiment, ``{experiment, label, dataset, variants, metrics, meta}``."""
+    rows = []
+    for e in entries:
+        metrics, meta = _load(e["metrics"]), _load(e["meta"])
+        train = {p["name"]: p["last"] - p["first"] for p in metrics.get("phases", [])}
+        rows.append({
+            "experiment": e["experiment"], "model": e["label"], "architecture": _architecture(metrics["spec"]["model"]),
+            "parameters": metrics["parameters"], "dataset": e["dataset"],
+            "input": "x".join(str(d) for d in meta["image_shape"]), "classes": len(meta["classes"]),
+            "outputs": meta.get("num_outputs", len(meta["classes"])),
+            "train_images": meta["counts"]["train"], "val_images": meta["counts"]["val"],
+            "test_images": meta["counts"]["test"],
+            "training": ", ".join(f"{n} {k} epochs" for k, n in train.items()) or "pretrained, not trained",
+            "variants": ", ".join(e["variants"]),
+        })
+    return pd.DataFrame(rows)
+
+
+def accuracy(entries: list[dict[str, Any]]) -> pd.DataFrame:
+    """Accuracy per ``{experiment, label, variant, split, eval}``: every split a model was scored on."""
+    rows = []
+    for e in entries:
+        ev = _load(e["eval"])
+        top5 = next((v for k, v in ev.items() if k.startswith("top") and k.endswith("_accuracy")), None)
+        rows.append({"experiment": e["experiment"], "model": e["label"], "variant": e["variant"], "split": e["split"],
+                     "samples": ev["samples"], "accuracy": ev["accuracy"], "top5_accuracy": top5, "loss": ev["loss"]})
+    return pd.DataFrame(rows)
+
+
+def _write(df: pd.DataFrame, out_csv: str | Path, out_md: str | Path, md: str | None = None) -> pd.DataFrame:
+    write_text(out_csv, df.to_csv(index=False))
+    write_text(out_md, md if md is not None else df.to_markdown(index=False, floatfmt=".4g") + "\n")
+    return df
+
+
+def write_table1(entries: list[dict[str, Any]], out_csv: str | Path, out_md: str | Path) -> pd.DataFrame:
+    df = table1(entries)
+    return _write(df, out_csv, out_md, df.drop(columns=["experiment"]).to_markdown(index=False) + "\n")
+
+
+def write_accuracy(entries: list[dict[str, Any]], out_csv: str | Path, out_md: str | Path) -> pd.DataFrame:
+    return _write(accuracy(entries), out_csv, out_md)
+
+
 def to_markdown(df: pd.DataFrame) -> str:
     shown = df[list(PAPER_COLUMNS)].rename(columns=PAPER_COLUMNS)
     return shown.to_markdown(index=False, floatfmt=".4g") + "\n"
@@ -57,6 +114,4 @@ def to_markdown(df: pd.DataFrame) -> str:
 
 def write_table2(entries: list[dict[str, Any]], out_csv: str | Path, out_md: str | Path) -> pd.DataFrame:
     df = table2(entries)
-    write_text(out_csv, df.to_csv(index=False))
-    write_text(out_md, to_markdown(df))
-    return df
+    return _write(df, out_csv, out_md, to_markdown(df))

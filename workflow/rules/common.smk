@@ -1,8 +1,8 @@
 # Shared definitions: registry checks, wildcard constraints, path helpers.
 # All logic lives in src/mobopt; rules only call `python -m mobopt <stage>`.
 import hashlib
-import os
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -13,6 +13,7 @@ sys.path.insert(0, SRC)  # the registries, importable even before `pip install -
 
 from mobopt import datasets as dataset_registry  # noqa: E402
 from mobopt import devices as device_registry  # noqa: E402
+from mobopt import pretrained  # noqa: E402
 from mobopt import variants as variant_registry  # noqa: E402
 
 EXPERIMENTS = config["experiments"]
@@ -51,12 +52,14 @@ def _check_names():
 _check_names()
 
 USED_DATASETS = sorted({exp["dataset"] for exp in EXPERIMENTS.values()})
+EVAL_SPLITS = sorted({s for ds in USED_DATASETS for s in dataset_registry.get(ds).eval_splits})
 
 
 wildcard_constraints:
     experiment="|".join(EXPERIMENTS),
     variant="|".join(variant_registry.VARIANTS),
     device="|".join(device_registry.DEVICES),
+    split="|".join(EVAL_SPLITS),
 
 
 # Without conda, jobs run with the Python that runs Snakemake (a virtualenv need not be
@@ -102,13 +105,43 @@ def prepared_dir(dataset):
 
 
 def prepared_files(dataset):
-    return [f"{prepared_dir(dataset)}/{split}.npz" for split in dataset_registry.SPLITS] + [
-        f"{prepared_dir(dataset)}/meta.json"
-    ]
+    files = [f"{prepared_dir(dataset)}/meta.json"]
+    for split in dataset_registry.get(dataset).splits:
+        files += [f"{prepared_dir(dataset)}/{name}" for name in dataset_registry.split_files(split)]
+    return files
 
 
 def experiment_data(wildcards):
     return prepared_files(experiment(wildcards)["dataset"])
+
+
+def raw_outputs(ds):
+    out = {
+        "files": [f"data/raw/{ds}/{f}" for f in dataset_registry.get(ds).raw_files(config["datasets"][ds])],
+        "record": f"data/raw/{ds}/SOURCE.json",
+    }
+    if dataset_registry.get(ds).extracted:
+        out["tree"] = directory(f"data/raw/{ds}/{dataset_registry.TREE}")
+    return out
+
+
+WEIGHTS_DIR = "data/weights"
+
+
+def weight_files(name):
+    """Pretrained weight files an experiment's model loads (fetched by download_weights)."""
+    exp = EXPERIMENTS[name]
+    shape = dataset_registry.get(exp["dataset"]).image_shape(config["datasets"][exp["dataset"]])
+    return [f"{WEIGHTS_DIR}/{f}" for f in pretrained.weight_files(exp["model"], shape)]
+
+
+def trained(name):
+    """Whether the experiment fits its model (a pretrained model used as is has no training curves)."""
+    return EXPERIMENTS[name].get("train", {}).get("epochs", 25) > 0
+
+
+def eval_splits(name):
+    return dataset_registry.get(EXPERIMENTS[name]["dataset"]).eval_splits
 
 
 def runs():
@@ -126,19 +159,42 @@ def bench_entries():
             "device": device,
             "bench": f"results/bench/{device}/{name}/{variant}.json",
             "tflite_info": f"results/tflite/{name}/{variant}.json",
-            "eval": f"results/eval/{name}/{variant}.json",
+            "eval": f"results/eval/{name}/test/{variant}.json",
         }
         for name, variant in runs()
         for device in DEVICES
     ]
 
 
-def eval_entries():
-    """Keras reference plus every variant, per experiment (Figs. 2-3)."""
+def eval_entries(splits=("test",)):
+    """Keras reference plus every variant, per experiment and evaluation split (Figs. 2-3: test only)."""
     return [
-        {"experiment": name, "label": label(name), "variant": variant, "eval": f"results/eval/{name}/{variant}.json"}
+        {
+            "experiment": name,
+            "label": label(name),
+            "variant": variant,
+            "split": split,
+            "eval": f"results/eval/{name}/{split}/{variant}.json",
+        }
         for name, exp in EXPERIMENTS.items()
+        for split in eval_splits(name)
+        if split in splits
         for variant in ["keras", *exp["variants"]]
+    ]
+
+
+def model_entries():
+    """Per experiment, what Table 1 reads: the trained model's metrics and the prepared data's meta."""
+    return [
+        {
+            "experiment": name,
+            "label": label(name),
+            "dataset": exp["dataset"],
+            "variants": exp["variants"],
+            "metrics": f"results/models/{name}/metrics.json",
+            "meta": f"{prepared_dir(exp['dataset'])}/meta.json",
+        }
+        for name, exp in EXPERIMENTS.items()
     ]
 
 
@@ -147,6 +203,7 @@ def entry_files(entries, keys):
 
 
 def final_outputs():
-    figures = [f"reports/figures/fig1_training_{name}.{ext}" for name in EXPERIMENTS for ext in ("png", "svg")]
+    figures = [f"reports/figures/training_curves_{name}.{ext}" for name in EXPERIMENTS if trained(name) for ext in ("png", "svg")]
     figures += [f"reports/figures/fig{n}_{m}.{ext}" for n, m in ((2, "accuracy"), (3, "loss")) for ext in ("png", "svg")]
-    return ["reports/tables/table2.csv", "reports/tables/table2.md", *figures]
+    tables = [f"reports/tables/{t}.{ext}" for t in ("table1", "table2", "accuracy") for ext in ("csv", "md")]
+    return [*tables, *figures]

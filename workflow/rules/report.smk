@@ -22,21 +22,63 @@ rule table2:
         " > {log:q} 2>&1"
 
 
+rule table1:
+    input:
+        entry_files(model_entries(), ("metrics", "meta")),
+    output:
+        csv=report(
+            "reports/tables/table1.csv",
+            caption="../report/table1.rst",
+            category="Tables",
+        ),
+        md="reports/tables/table1.md",
+    params:
+        entries=as_json(model_entries()),
+    log:
+        "logs/report/table1.log",
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "python -m mobopt table1 --entries {params.entries:q} --out-csv {output.csv:q} --out-md {output.md:q}"
+        " > {log:q} 2>&1"
+
+
+rule accuracy_table:
+    input:
+        entry_files(eval_entries(EVAL_SPLITS), ("eval",)),
+    output:
+        csv=report(
+            "reports/tables/accuracy.csv",
+            caption="../report/accuracy.rst",
+            category="Tables",
+        ),
+        md="reports/tables/accuracy.md",
+    params:
+        entries=as_json(eval_entries(EVAL_SPLITS)),
+    log:
+        "logs/report/accuracy.log",
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "python -m mobopt accuracy --entries {params.entries:q} --out-csv {output.csv:q} --out-md {output.md:q}"
+        " > {log:q} 2>&1"
+
+
 rule training_curves:
     input:
         "results/models/{experiment}/history.csv",
     output:
         png=report(
-            "reports/figures/fig1_training_{experiment}.png",
-            caption="../report/fig1.rst",
+            "reports/figures/training_curves_{experiment}.png",
+            caption="../report/training_curves.rst",
             category="Figures",
             subcategory="Training",
         ),
-        svg="reports/figures/fig1_training_{experiment}.svg",
+        svg="reports/figures/training_curves_{experiment}.svg",
     params:
         title=lambda w: label(w.experiment),
     log:
-        "logs/report/fig1_{experiment}.log",
+        "logs/report/training_curves_{experiment}.log",
     conda:
         "../../envs/report.yaml"
     shell:

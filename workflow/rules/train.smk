@@ -1,10 +1,12 @@
 # Stage 2: training. Seeded, deterministic (op determinism, pinned threads) and resumable
-# (a checkpoint after every epoch in results/models/<experiment>/.checkpoint).
+# (a checkpoint after every epoch in results/models/<experiment>/.checkpoint). Pretrained
+# models load weights fetched by download_weights; with `epochs: 0` they are kept as they are.
 
 
 rule train:
     input:
         data=experiment_data,
+        weights=lambda w: weight_files(w.experiment),
     output:
         model="results/models/{experiment}/model.keras",
         history="results/models/{experiment}/history.csv",
@@ -14,6 +16,7 @@ rule train:
         spec=lambda w: as_json({"model": experiment(w)["model"], "train": experiment(w).get("train", {})}),
         data=lambda w, input: os.path.dirname(input.data[0]),
         seed=config["seed"],
+        weights=WEIGHTS_DIR,
     log:
         "logs/train/{experiment}.log",
     benchmark:
@@ -26,4 +29,5 @@ rule train:
         "../../envs/tf.yaml"
     shell:
         "python -m mobopt train --experiment {wildcards.experiment} --data {params.data:q}"
-        " --out $(dirname {output.model:q}) --spec {params.spec:q} --seed {params.seed} > {log:q} 2>&1"
+        " --out $(dirname {output.model:q}) --spec {params.spec:q} --seed {params.seed} --weights {params.weights:q}"
+        " > {log:q} 2>&1"
