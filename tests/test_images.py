@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -57,6 +58,29 @@ def test_scan_sorted_with_unexpected_folder_and_files(tree):
     assert (problems.unexpected_folders, problems.unexpected_files) == (1, 2)
     assert problems.examples["unexpected_folders"] == [f"{tree / 'extra'} (2 files)"]
     assert problems.as_dict()["unexpected_files"]["count"] == 2
+
+
+def test_image_list_is_compact_and_behaves_like_a_list_of_pairs(tree, tmp_path):
+    from mobopt.images import ImageList
+
+    items = scan_class_tree(tree, CLASSES, Problems())
+    pairs = list(items)
+    assert isinstance(items, ImageList) and all(isinstance(p, Path) and p.is_file() for p, _ in pairs)
+    per_image = (items.relative.nbytes + items.labels.nbytes + items.base_index.nbytes) / len(items)
+    assert per_image < 32, per_image  # vs ~400 bytes for a (Path, int) tuple
+    idx = np.array([5, 0, 20])
+    assert list(items[idx]) == [pairs[i] for i in idx]
+    assert list(items[2:4]) == pairs[2:4] and items[-1] == pairs[-1]
+    assert list(items[items.labels == 1]) == [p for p in pairs if p[1] == 1]
+    assert list(items.relabel([10, 11, 12]).labels) == [y + 10 for _, y in pairs]
+    assert items.names()[0] == b"A1.jpg"
+    other = ImageList.from_pairs([(tmp_path / "x" / "a.jpg", 2), (tmp_path / "y" / "b.jpg", 0)])
+    assert list(other) == [(tmp_path / "x" / "a.jpg", 2), (tmp_path / "y" / "b.jpg", 0)]
+    both = ImageList.concat(items[:2], other)
+    assert list(both) == pairs[:2] + list(other) and len(both.bases) == 3
+    assert len(ImageList.from_pairs([])) == 0 and not ImageList.from_pairs([])
+    with pytest.raises(IndexError):
+        items[len(items)]
 
 
 def test_scan_missing_or_empty_class_folder(tree):
@@ -226,6 +250,7 @@ def test_too_many_bad_images_writes_nothing(tmp_path, tree):
 def test_failure_mid_write_leaves_nothing(tmp_path, tree, workers):
     items = scan_class_tree(tree, CLASSES, Problems())
     (tmp_path / "out_x.npy").write_bytes(b"stale")  # an older output must not survive next to a failed run
+    items = list(items)
     items.insert(15, (tree / "A" / "vanished.jpg", 0))  # not a bad image but an I/O error: the run must stop
     with pytest.raises(MobOptError, match=r"vanished\.jpg: cannot read"):
         _write(items, tmp_path, workers=workers, chunksize=2)

@@ -254,7 +254,7 @@ def _image_shape(options: dict[str, Any]) -> tuple[int, int, int]:
     return (size, size, 3)
 
 
-def _write_image_splits(splits: dict[str, list[tuple[Path, int]]], out_dir: Path, options: dict[str, Any],
+def _write_image_splits(splits: dict[str, images.ImageList], out_dir: Path, options: dict[str, Any],
                         problems: images.Problems, label: str) -> dict[str, int]:
     """Decode every split to ``<split>_{x,y}.npy``; on too many bad images remove what was written and fail."""
     from mobopt import images
@@ -361,20 +361,20 @@ def download_asl_alphabet(options: dict[str, Any], out_dir: Path) -> dict[str, A
     return record
 
 
-def _asl_official_test(folder: Path, problems: images.Problems) -> list[tuple[Path, int]]:
+def _asl_official_test(folder: Path, problems: images.Problems) -> images.ImageList:
     """The official test images, ``<CLASS>_test.jpg``, labelled by their name."""
     from mobopt import images
 
     items = []
     if not folder.is_dir():
-        return items
+        return images.ImageList.from_pairs(items)
     for f in sorted(folder.iterdir()):
         cls = f.stem.removesuffix("_test")
         if f.is_file() and f.suffix.lower() in images.IMAGE_EXTENSIONS and f.stem.endswith("_test") and cls in ASL_CLASSES:
             items.append((f, ASL_CLASSES.index(cls)))
         else:
             problems.add("unexpected_files", str(f))
-    return sorted(items, key=lambda item: (item[1], item[0].name))
+    return images.ImageList.from_pairs(sorted(items, key=lambda item: (item[1], item[0].name)))
 
 
 def prepare_asl_alphabet(raw_dir: Path, out_dir: Path, options: dict[str, Any], seed: int) -> dict[str, Any]:
@@ -389,7 +389,7 @@ def prepare_asl_alphabet(raw_dir: Path, out_dir: Path, options: dict[str, Any], 
     tree = raw_dir / TREE
     problems = images.Problems()
     items = images.scan_class_tree(tree / ASL_TRAIN_DIR, ASL_CLASSES, problems)
-    labels = np.array([label for _, label in items])
+    labels = items.labels
     test_fraction = options.get("test_fraction", 0.1)
     val_fraction = options.get("validation_fraction", 0.1)
     if test_fraction + val_fraction >= 1:
@@ -397,9 +397,9 @@ def prepare_asl_alphabet(raw_dir: Path, out_dir: Path, options: dict[str, Any], 
     pool, test = stratified_split(labels, test_fraction, seed)
     keep, held = stratified_split(labels[pool], val_fraction / (1 - test_fraction), seed + 1)
     splits = {
-        "train": [items[i] for i in pool[keep]],
-        "val": [items[i] for i in pool[held]],
-        "test": [items[i] for i in test],
+        "train": items[pool[keep]],
+        "val": items[pool[held]],
+        "test": items[test],
         "official_test": _asl_official_test(tree / ASL_TEST_DIR, problems),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -476,20 +476,17 @@ def prepare_imagenet_subset(raw_dir: Path, out_dir: Path, options: dict[str, Any
     val_items = images.scan_class_tree(root / "val", IMAGENETTE_WNIDS, problems)
     only_val = options.get("ilsvrc_val_only", True)
     if only_val:
-        test = [it for it in val_items if it[0].name.startswith(ILSVRC_VAL_PREFIX)]
-        pool = train_items + [it for it in val_items if not it[0].name.startswith(ILSVRC_VAL_PREFIX)]
-        if not test:
+        from_val = np.char.startswith(val_items.names(), ILSVRC_VAL_PREFIX.encode())
+        test = val_items[from_val]
+        pool = images.ImageList.concat(train_items, val_items[~from_val])
+        if not len(test):
             raise MobOptError(f"{root / 'val'}: no {ILSVRC_VAL_PREFIX}* images to score; set "
                               "datasets.imagenet_subset.ilsvrc_val_only: false to score the whole val folder")
     else:
         test, pool = val_items, train_items
-    labels = np.array([label for _, label in pool])
-    keep, held = stratified_split(labels, options.get("validation_fraction", 0.1), seed)
-
-    def relabel(items):
-        return [(path, to_imagenet[label]) for path, label in items]
-
-    splits = {"train": relabel([pool[i] for i in keep]), "val": relabel([pool[i] for i in held]), "test": relabel(test)}
+    keep, held = stratified_split(pool.labels, options.get("validation_fraction", 0.1), seed)
+    splits = {"train": pool[keep].relabel(to_imagenet), "val": pool[held].relabel(to_imagenet),
+              "test": test.relabel(to_imagenet)}
     out_dir.mkdir(parents=True, exist_ok=True)
     counts = _write_image_splits(splits, out_dir, options, problems, f"{root} (imagenet_subset)")
     meta = _image_meta("imagenet_subset", IMAGENETTE_WNIDS, options, counts, seed, raw_dir, problems,

@@ -127,8 +127,77 @@ def check_problems(problems: Problems, total: int, max_bad_fraction: float, labe
 
 # --------------------------------------------------------------------------- scanning
 
-def scan_class_tree(root: Path, classes: Sequence[str], problems: Problems) -> list[tuple[Path, int]]:
-    """``(path, label)`` of every image in ``root/<class>/``, label = index in ``classes``.
+class ImageList(Sequence):
+    """``(path, label)`` pairs of an image dataset, stored in a few numpy arrays.
+
+    Why not a list of tuples: each ``(Path, int)`` costs ~400 bytes of Python
+    objects, 35 MB for ASL Alphabet's 87,000 photos and growing with every
+    image, while the prepare step promises memory that does not depend on the
+    dataset size.  Here an image costs its path relative to one of a few base
+    folders (a fixed-width byte string, ~15 bytes for ``A/A123.jpg``), one
+    byte for the base and eight for the label.  Indexing with an int gives a
+    ``(Path, int)`` pair; with a slice, an index array or a boolean mask, an
+    :class:`ImageList` of those items (for splits), so the whole flow from
+    scan to :func:`write_split` stays compact.
+    """
+
+    def __init__(self, bases: Sequence[str | os.PathLike], base_index: np.ndarray, relative: np.ndarray,
+                 labels: np.ndarray):
+        self.bases = tuple(str(b) for b in bases)
+        self.base_index = np.asarray(base_index, dtype=np.uint8)
+        self.relative = np.asarray(relative, dtype=np.bytes_)
+        self.labels = np.asarray(labels, dtype=np.int64)
+        if not len(self.base_index) == len(self.relative) == len(self.labels):
+            raise ValueError("ImageList arrays differ in length")
+        if len(self.bases) > 255:
+            raise ValueError("ImageList supports at most 255 base folders")
+
+    @classmethod
+    def from_pairs(cls, pairs: Sequence[tuple[str | os.PathLike, int]]) -> ImageList:
+        """From explicit ``(path, label)`` pairs: each path relative to its own folder."""
+        folders = [str(Path(p).parent) for p, _ in pairs]
+        bases = sorted(set(folders))
+        index = {b: i for i, b in enumerate(bases)}
+        return cls(bases, np.array([index[f] for f in folders], dtype=np.uint8),
+                   np.array([os.fsencode(Path(p).name) for p, _ in pairs], dtype=np.bytes_),
+                   np.array([int(y) for _, y in pairs], dtype=np.int64))
+
+    @classmethod
+    def concat(cls, *lists: ImageList) -> ImageList:
+        bases = sorted({b for lst in lists for b in lst.bases})
+        index = {b: i for i, b in enumerate(bases)}
+        remap = [np.array([index[b] for b in lst.bases], dtype=np.uint8) for lst in lists]
+        return cls(bases, np.concatenate([m[lst.base_index] for m, lst in zip(remap, lists, strict=True)]),
+                   np.concatenate([lst.relative for lst in lists]), np.concatenate([lst.labels for lst in lists]))
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, key):
+        if isinstance(key, (int, np.integer)):
+            rel = os.fsdecode(self.relative[key])  # raises IndexError past the end, which ends iteration
+            return Path(self.bases[self.base_index[key]]) / rel, int(self.labels[key])
+        return ImageList(self.bases, self.base_index[key], self.relative[key], self.labels[key])
+
+    def names(self) -> np.ndarray:
+        """File names (no folders), as bytes."""
+        return np.array([r.rsplit(b"/", 1)[-1] for r in self.relative], dtype=np.bytes_)
+
+    def relabel(self, mapping: Sequence[int]) -> ImageList:
+        """The same images with label ``y`` replaced by ``mapping[y]``."""
+        return ImageList(self.bases, self.base_index, self.relative, np.asarray(mapping, dtype=np.int64)[self.labels])
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Sequence) and len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # mutable arrays inside
+
+    def __repr__(self) -> str:
+        return f"ImageList({len(self)} images under {', '.join(self.bases) or 'nothing'})"
+
+
+def scan_class_tree(root: Path, classes: Sequence[str], problems: Problems) -> ImageList:
+    """Every image in ``root/<class>/``, label = index in ``classes``, as a compact :class:`ImageList`.
 
     Sorted by (label, file name) so the order, and everything derived from it
     (splits, output arrays), does not depend on the file system's listing
@@ -152,8 +221,9 @@ def scan_class_tree(root: Path, classes: Sequence[str], problems: Problems) -> l
                 problems.add("unexpected_folders", f"{entry.path} ({_count_files(entry.path)} files)")
         else:
             problems.add("unexpected_files", entry.path)
-    items: list[tuple[Path, int]] = []
-    for name, label in labels.items():
+    relative: list[np.ndarray] = []
+    counts: list[int] = []
+    for name in labels:
         folder = root / name
         if not folder.is_dir():
             raise MobOptError(f"{folder}: class folder missing; expected one folder per class ({len(classes)} classes) "
@@ -164,14 +234,16 @@ def scan_class_tree(root: Path, classes: Sequence[str], problems: Problems) -> l
                 if entry.is_dir():
                     problems.add("unexpected_folders", f"{entry.path} ({_count_files(entry.path)} files)")
                 elif os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS:
-                    names.append(entry.name)
+                    names.append(os.fsencode(f"{name}/{entry.name}"))
                 else:
                     problems.add("unexpected_files", entry.path)
         if not names:
             raise MobOptError(f"{folder}: class folder holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))}); "
                               "check the extraction or remove the class from the dataset's class list")
-        items.extend((folder / n, label) for n in names)
-    return items
+        relative.append(np.array(names, dtype=np.bytes_))  # one class at a time: no list of all paths
+        counts.append(len(names))
+    rel = np.concatenate(relative) if relative else np.array([], dtype=np.bytes_)
+    return ImageList([root], np.zeros(len(rel), np.uint8), rel, np.repeat(np.arange(len(counts)), counts))
 
 
 def _count_files(folder: str) -> int:
