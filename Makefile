@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 reproduce: setup
-	$(SNAKEMAKE) --cores $(CORES)
+	$(SNAKEMAKE) --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG))
 
 demo: setup
 	$(BIN)/python -m mobopt digits-idx data/demo/digits-idx
@@ -41,6 +41,8 @@ measure: setup
 	$(BIN)/python benchmarks/workflow_time.py
 	$(BIN)/python benchmarks/train_throughput.py
 	$(BIN)/python benchmarks/bench_repeatability.py
+	$(BIN)/python benchmarks/prepare_throughput.py --images 10000 87000
+	$(BIN)/python benchmarks/mobilenet_train_throughput.py
 
 clean:
 	rm -rf results reports logs .snakemake data/demo
