@@ -40,7 +40,7 @@ test: lint
 measure: setup
 	$(BIN)/python benchmarks/workflow_time.py
 	$(BIN)/python benchmarks/train_throughput.py
-	$(BIN)/python benchmarks/bench_repeatability.py
+	$(BIN)/python benchmarks/bench_protocol.py
 	$(BIN)/python benchmarks/prepare_throughput.py --images 10000 87000
 	$(BIN)/python benchmarks/mobilenet_train_throughput.py
 

@@ -239,3 +239,58 @@ print("Downloading asl-alphabet.zip to", args[4])
 """)
     exe.chmod(0o755)
     return exe
+
+
+# ------------------------------------------------- stand-ins for a phone (adb + benchmark_model)
+
+ADB_SERIAL = "emulator-5554"
+
+
+def write_adb_stand_in(bin_dir: Path) -> Path:
+    """An ``adb`` that plays one attached phone whose file system and shell are this machine's.
+
+    ``adb devices`` lists ``emulator-5554`` in the state of $STANDIN_ADB_STATE (default ``device``;
+    ``none`` lists no phone); ``push`` copies (fails like a full phone when $STANDIN_ADB_FAIL_PUSH is
+    set); ``shell CMD`` runs CMD with ``sh -c`` here, so background processes, ``taskset`` and
+    ``/proc/<pid>`` behave as on a phone.  Every call is appended to $STANDIN_ADB_LOG when set.
+    """
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    exe = bin_dir / "adb"
+    exe.write_text(f"""#!{sys.executable}
+import os, shutil, subprocess, sys
+args = sys.argv[1:]
+if os.environ.get("STANDIN_ADB_LOG"):
+    with open(os.environ["STANDIN_ADB_LOG"], "a") as fh:
+        fh.write(repr(args) + "\\n")
+state = os.environ.get("STANDIN_ADB_STATE", "device")
+if args[:1] == ["-s"]:
+    if args[1] != {ADB_SERIAL!r} or state == "none":
+        sys.exit(f"adb: device '{{args[1]}}' not found")
+    args = args[2:]
+if args == ["devices"]:
+    print("List of devices attached")
+    if state != "none":
+        print({ADB_SERIAL!r} + "\\t" + state)
+    print()
+    sys.exit(0)
+if args[0] == "push":
+    if os.environ.get("STANDIN_ADB_FAIL_PUSH"):
+        sys.exit(f"adb: error: failed to copy '{{args[1]}}' to '{{args[2]}}': remote No space left on device")
+    shutil.copyfile(args[1], args[2])
+    print(f"{{args[1]}}: 1 file pushed")
+    sys.exit(0)
+if args[0] == "shell":
+    sys.exit(subprocess.call(["sh", "-c", args[1]]))
+sys.exit(f"stand-in adb: unsupported command {{args}}")
+""")
+    exe.chmod(0o755)
+    return exe
+
+
+def write_benchmark_model_emulator(path: Path) -> Path:
+    """An executable that behaves like LiteRT's ``benchmark_model`` (tests/standins/benchmark_model.py)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    script = Path(__file__).parent / "standins" / "benchmark_model.py"
+    path.write_text(f"#!{sys.executable}\nimport runpy\nrunpy.run_path({str(script)!r}, run_name='__main__')\n")
+    path.chmod(0o755)
+    return path

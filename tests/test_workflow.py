@@ -105,7 +105,8 @@ def test_first_run_builds_everything(workflow_run):
     assert jobs_run(first.stderr) == {
         "download_mnist", "prepare_mnist", "download_asl_alphabet", "prepare_asl_alphabet", "download_imagenet_subset",
         "prepare_imagenet_subset", "download_weights", "train", "convert", "evaluate_keras", "evaluate_tflite",
-        "benchmark", "table1", "table2", "accuracy_table", "training_curves", "evaluation_figure", "all"}
+        *(f"benchmark_{e}" for e in EXPERIMENTS), "table1", "table2", "accuracy_table", "op_profile_table",
+        "training_curves", "evaluation_figure", "all"}
     # the pretrained ImageNet model is not trained, so it has no training curves
     assert not (work / "reports/figures/training_curves_mobilenetv2_imagenet.png").exists()
     assert (work / "reports/figures/training_curves_mobilenetv2_asl.png").stat().st_size > 0
@@ -119,7 +120,10 @@ def test_table2_rows_come_from_the_results(workflow_run):
         bench = json.loads((work / f"results/bench/host_1t/{row.experiment}/{row.variant}.json").read_text())
         ev = json.loads((work / f"results/eval/{row.experiment}/test/{row.variant}.json").read_text())
         assert row.p95_ms == pytest.approx(bench["p95_ms"]) and row.accuracy == pytest.approx(ev["accuracy"])
-        assert bench["iterations"] == 1200 and bench["tensorflow_imported"] is False
+        assert row.p50_ci_low_ms == pytest.approx(bench["p50_ci_ms"][0]) and row.p99_ms == pytest.approx(bench["p99_ms"])
+        assert row.delegated_nodes == bench["delegation"]["delegated_nodes"] and row.status == "ok"
+        assert bench["iterations"] == 1200 and bench["repeats_done"] == 3 and bench["tensorflow_imported"] is False
+        assert bench["crosscheck"]["tool_p50_ms"] > 0 and bench["op_profile"]["ops_failed"] == 0
         if row.experiment == "vit_mnist":
             assert ev["accuracy"] >= 0.85
     header = [h.strip() for h in (work / "reports/tables/table2.md").read_text().splitlines()[0].strip("|").split("|")]
@@ -127,11 +131,18 @@ def test_table2_rows_come_from_the_results(workflow_run):
 
 
 def test_benchmarks_never_overlap(workflow_run):
+    """One job per experiment (its variants interleaved inside); two jobs never run at the same time."""
     work = workflow_run[0]
-    spans = sorted((b["started_unix"], b["finished_unix"]) for b in
-                   (json.loads(p.read_text()) for p in (work / "results/bench").rglob("*.json")))
-    assert len(spans) == 6
-    assert spans[0][1] <= spans[1][0], "two benchmarks ran at the same time"
+    jobs: dict[str, list[float]] = {}
+    for path in (work / "results/bench").rglob("*.json"):
+        b = json.loads(path.read_text())
+        for rep in b["repeats"]:
+            span = jobs.setdefault(b["experiment"], [rep["started_unix"], rep["finished_unix"]])
+            span[0], span[1] = min(span[0], rep["started_unix"]), max(span[1], rep["finished_unix"])
+    spans = sorted(jobs.values())
+    assert len(spans) == 3
+    for first, second in zip(spans, spans[1:], strict=False):
+        assert first[1] <= second[0], "two benchmark jobs ran at the same time"
 
 
 def test_provenance_in_every_result(workflow_run):
@@ -151,7 +162,7 @@ def test_every_rule_wrote_a_log(workflow_run):
     work = workflow_run[0]
     logs = {p.relative_to(work / "logs").as_posix() for p in (work / "logs").rglob("*.log")}
     assert {"download/mnist.log", "prepare/mnist.log", "train/vit_mnist.log", "convert/vit_mnist/int8.log",
-            "benchmark/host_1t/vit_mnist/int8.log", "report/table2.log"} <= logs
+            "benchmark/host_1t/vit_mnist.log", "report/table2.log", "report/op_profile.log"} <= logs
 
 
 def test_second_run_does_nothing(workflow_run):
@@ -168,8 +179,8 @@ def test_forcerun_convert_reruns_only_what_depends_on_it(workflow_run):
     before = {p: (work / p).stat().st_mtime_ns for p in upstream}
     proc = snakemake(work, "--cores", "2", "--forcerun", "results/tflite/vit_mnist/int8.tflite")
     assert proc.returncode == 0, proc.stderr[-5000:]
-    assert jobs_run(proc.stderr) == {"convert", "evaluate_tflite", "benchmark", "table2", "accuracy_table",
-                                     "evaluation_figure", "all"}
+    assert jobs_run(proc.stderr) == {"convert", "evaluate_tflite", "benchmark_vit_mnist", "table2", "accuracy_table",
+                                     "op_profile_table", "evaluation_figure", "all"}
     assert before == {p: (work / p).stat().st_mtime_ns for p in upstream}
 
 
@@ -178,7 +189,8 @@ def test_html_report_bundles_figures_and_table(workflow_run):
     proc = snakemake(work, "--report", str(work / "report.html"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     html = (work / "report.html").read_text()
-    for name in ("table2.csv", "table1.csv", "training_curves_vit_mnist.png", "fig2_accuracy.png", "fig3_loss.png"):
+    for name in ("table2.csv", "table1.csv", "op_profile.csv", "training_curves_vit_mnist.png", "fig2_accuracy.png",
+                 "fig3_loss.png"):
         assert name in html, name
     assert "Training curves (paper Fig. 1 for the ViT" in html  # a caption from workflow/report/
 

@@ -62,16 +62,56 @@ def cmd_evaluate(a):
     evaluate(a.model, a.data, a.out, split=a.split)
 
 
-def cmd_bench(a):
-    from mobopt.bench import benchmark
+def _pairs(values: list[str], flag: str) -> dict[str, str]:
+    """``["float32=a.tflite", ...]`` -> ``{"float32": "a.tflite", ...}``."""
+    out = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise MobOptError(f"{flag} {item!r}: expected VARIANT=PATH")
+        out[key] = value
+    return out
 
-    benchmark(a.model, a.device, a.out, a.options)
+
+def cmd_bench(a):
+    from mobopt.protocol import run
+
+    run(_pairs(a.model, "--model"), a.device, _pairs(a.out, "--out"), a.options, binary=a.binary,
+        context={"experiment": a.experiment} if a.experiment else None)
+
+
+def cmd_bench_run(a):
+    from mobopt.bench import measure_to_file
+
+    measure_to_file(a.model, a.device, a.out, a.options, load_only=a.load_only)
+
+
+def cmd_op_profile(a):
+    from mobopt import devices, opprofile
+    from mobopt.atomic import write_json
+
+    dev = devices.get(a.device)
+    cores = dev.apply()
+    result = opprofile.profile(a.model, threads=dev.threads, runs=a.runs, seed=a.seed)
+    write_json(a.out, {**result, "model": a.model, "device": a.device, "cores": cores})
+
+
+def cmd_fetch_tool(a):
+    from mobopt.tools import fetch_benchmark_model
+
+    fetch_benchmark_model(a.options, a.out)
 
 
 def cmd_table2(a):
     from mobopt.tables import write_table2
 
     write_table2(a.entries, a.out_csv, a.out_md)
+
+
+def cmd_op_table(a):
+    from mobopt.tables import write_op_profile
+
+    write_op_profile(a.entries, a.out_csv, a.out_md)
 
 
 def cmd_table1(a):
@@ -155,13 +195,38 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--split", default="test")
 
-    s = add("bench", cmd_bench, "benchmark a .tflite on a device (TF-free process)")
+    s = add("bench", cmd_bench, "the benchmark protocol: every variant of one experiment on one device, interleaved")
+    s.add_argument("--model", action="append", required=True, metavar="VARIANT=PATH", help=".tflite per variant")
+    s.add_argument("--out", action="append", required=True, metavar="VARIANT=PATH", help="result JSON per variant")
+    s.add_argument("--device", required=True)
+    s.add_argument("--options", type=_json, default={})
+    s.add_argument("--experiment", default=None, help="recorded in every result")
+    s.add_argument("--binary", default=None, help="LiteRT benchmark_model binary (android devices)")
+
+    s = add("bench-run", cmd_bench_run, "one measurement in this (fresh, TF-free) process; the protocol's inner step")
     s.add_argument("--model", required=True)
     s.add_argument("--device", required=True)
     s.add_argument("--out", required=True)
     s.add_argument("--options", type=_json, default={})
+    s.add_argument("--load-only", action="store_true", help="only the timed cold load")
+
+    s = add("op-profile", cmd_op_profile, "per-op time profile from isolated single-op models (host devices)")
+    s.add_argument("--model", required=True)
+    s.add_argument("--device", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--runs", type=int, default=200)
+    s.add_argument("--seed", type=int, default=0)
+
+    s = add("fetch-tool", cmd_fetch_tool, "fetch LiteRT's benchmark_model binary for Android (checksummed, atomic)")
+    s.add_argument("--out", required=True)
+    s.add_argument("--options", type=_json, default={})
 
     s = add("table2", cmd_table2, "write Table 2 (CSV and Markdown) from result JSONs")
+    s.add_argument("--entries", type=_json, required=True)
+    s.add_argument("--out-csv", required=True)
+    s.add_argument("--out-md", required=True)
+
+    s = add("op-table", cmd_op_table, "write the per-op time profile table (CSV and Markdown) from benchmark JSONs")
     s.add_argument("--entries", type=_json, required=True)
     s.add_argument("--out-csv", required=True)
     s.add_argument("--out-md", required=True)

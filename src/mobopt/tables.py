@@ -1,9 +1,11 @@
 """Tables built only from result JSONs, so every number is traceable to a file.
 
 Table 2 follows the paper's columns (size, RAM, CPU %, p95/p90/p50/p10
-latency, load time) and adds what a reader needs to judge them: the variant,
-the device, gzip size, accuracy and loss.  RAM is the benchmark process's
-peak resident set size.
+latency, load time) and adds what a reader needs to judge them: the variant
+and device, p5/p99, the confidence intervals of p50 and p95, how much of the
+graph XNNPACK took, the cross-check against LiteRT's own tool, the flags the
+protocol raised, accuracy and loss.  RAM is the benchmark process's peak
+resident set size; latencies are over the pooled runs of all repeats.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ import pandas as pd
 
 from mobopt.atomic import write_text
 
-#: CSV column -> the paper's header in the Markdown table.
+#: CSV column -> the paper's header in the Markdown table (the paper's columns first, then ours).
 PAPER_COLUMNS = {
     "model": "model", "variant": "variant", "device": "device", "size": "size", "ram_mb": "RAM MB",
     "cpu_percent": "CPU %", "p95_ms": "p95", "p90_ms": "p90", "p50_ms": "p50", "p10_ms": "p10",
-    "load_ms": "load ms", "accuracy": "accuracy", "loss": "loss",
+    "load_ms": "load ms", "p5_ms": "p5", "p99_ms": "p99", "p50_ci": "p50 CI", "p95_ci": "p95 CI",
+    "xnnpack": "XNNPACK nodes (partitions)", "crosscheck": "LiteRT tool p50", "accuracy": "accuracy", "loss": "loss",
+    "flag": "flags",
 }
 
 
@@ -34,20 +38,67 @@ def _load(path: str | Path) -> dict[str, Any]:
     return json.loads(Path(path).read_text())
 
 
+#: Numbers copied from the benchmark JSON into Table 2's CSV (None when the device cannot report them).
+BENCH_COLUMNS = ("p95_ms", "p90_ms", "p50_ms", "p10_ms", "p5_ms", "p99_ms", "mean_ms", "std_ms", "min_ms", "max_ms",
+                 "load_ms", "first_inference_ms", "cpu_percent", "rss_delta_mb", "iterations", "repeats_done",
+                 "repeat_p50_spread")
+
+
+def _ci(bench: dict[str, Any], key: str) -> tuple[float | None, float | None]:
+    ci = bench.get(key)
+    return (ci[0], ci[1]) if ci else (None, None)
+
+
 def table2(entries: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per entry: ``{experiment, label, variant, device, bench, tflite_info, eval}`` (paths)."""
     rows = []
     for e in entries:
         bench, info, ev = _load(e["bench"]), _load(e["tflite_info"]), _load(e["eval"])
+        deleg = bench.get("delegation") or {}
+        cc = bench.get("crosscheck") or {}
+        p50_lo, p50_hi = _ci(bench, "p50_ci_ms")
+        p95_lo, p95_hi = _ci(bench, "p95_ci_ms")
         rows.append({
             "experiment": e["experiment"], "model": e["label"], "variant": e["variant"], "device": e["device"],
+            "status": bench.get("status", "ok"),
             "size": human_size(info["size_bytes"]), "size_bytes": info["size_bytes"],
-            "size_gzip_bytes": info["size_gzip_bytes"], "ram_mb": bench["peak_rss_mb"],
-            "cpu_percent": bench["cpu_percent"], "p95_ms": bench["p95_ms"], "p90_ms": bench["p90_ms"],
-            "p50_ms": bench["p50_ms"], "p10_ms": bench["p10_ms"], "load_ms": bench["load_ms"],
-            "accuracy": ev["accuracy"], "loss": ev["loss"], "iterations": bench["iterations"],
+            "size_gzip_bytes": info["size_gzip_bytes"], "ram_mb": bench.get("peak_rss_mb"),
+            **{k: bench.get(k) for k in BENCH_COLUMNS},
+            "p50_ci_low_ms": p50_lo, "p50_ci_high_ms": p50_hi, "p95_ci_low_ms": p95_lo, "p95_ci_high_ms": p95_hi,
+            "nodes": deleg.get("nodes"), "delegated_nodes": deleg.get("delegated_nodes"),
+            "partitions": deleg.get("partitions"), "delegate_coverage": deleg.get("coverage"),
+            "crosscheck_p50_ms": cc.get("tool_p50_ms"), "crosscheck_difference": cc.get("relative_difference"),
+            "accuracy": ev["accuracy"], "loss": ev["loss"],
+            "flags": " | ".join(bench.get("flags", [])),
         })
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=TABLE2_CSV_COLUMNS)
+
+
+#: Table 2's CSV columns, in order (also for an empty table).
+TABLE2_CSV_COLUMNS = [
+    "experiment", "model", "variant", "device", "status", "size", "size_bytes", "size_gzip_bytes", "ram_mb",
+    *BENCH_COLUMNS, "p50_ci_low_ms", "p50_ci_high_ms", "p95_ci_low_ms", "p95_ci_high_ms", "nodes", "delegated_nodes",
+    "partitions", "delegate_coverage", "crosscheck_p50_ms", "crosscheck_difference", "accuracy", "loss", "flags",
+]
+
+
+def op_profile(entries: list[dict[str, Any]]) -> pd.DataFrame:
+    """Per (experiment, variant, device) and op type: count, time, share, and whether XNNPACK ran it."""
+    rows = []
+    for e in entries:
+        bench = _load(e["bench"])
+        prof = bench.get("op_profile") or {}
+        for r in prof.get("by_type", []):  # host: isolated single-op models
+            rows.append({"experiment": e["experiment"], "model": e["label"], "variant": e["variant"],
+                         "device": e["device"], "op": r["op"], "delegated": r["delegated"], "count": r["count"],
+                         "total_us": r["total_us"], "share": r["share"], "method": "isolated single-op models"})
+        for r in prof.get("by_node_type", []):  # phone: benchmark_model's in-graph profile
+            rows.append({"experiment": e["experiment"], "model": e["label"], "variant": e["variant"],
+                         "device": e["device"], "op": r.get("node_type"), "delegated": None, "count": r.get("count"),
+                         "total_us": (r.get("avg_ms") or 0.0) * 1e3, "share": r.get("avg_pct"),
+                         "method": "benchmark_model --enable_op_profiling"})
+    return pd.DataFrame(rows, columns=["experiment", "model", "variant", "device", "op", "delegated", "count",
+                                       "total_us", "share", "method"])
 
 
 def _architecture(model: dict[str, Any]) -> str:
@@ -107,11 +158,38 @@ def write_accuracy(entries: list[dict[str, Any]], out_csv: str | Path, out_md: s
     return _write(accuracy(entries), out_csv, out_md)
 
 
+def _interval(lo, hi) -> str:
+    return "" if lo is None or pd.isna(lo) else f"{lo:.4g}-{hi:.4g}"
+
+
 def to_markdown(df: pd.DataFrame) -> str:
-    shown = df[list(PAPER_COLUMNS)].rename(columns=PAPER_COLUMNS)
-    return shown.to_markdown(index=False, floatfmt=".4g") + "\n"
+    """The paper's columns first, then ours; flagged rows point to the notes under the table."""
+    shown = df.copy()
+    shown["p50_ci"] = [_interval(lo, hi) for lo, hi in zip(df["p50_ci_low_ms"], df["p50_ci_high_ms"], strict=True)]
+    shown["p95_ci"] = [_interval(lo, hi) for lo, hi in zip(df["p95_ci_low_ms"], df["p95_ci_high_ms"], strict=True)]
+    shown["xnnpack"] = ["" if pd.isna(n) else f"{int(d)}/{int(n)} ({int(p)})"
+                        for d, n, p in zip(df["delegated_nodes"], df["nodes"], df["partitions"], strict=True)]
+    shown["crosscheck"] = ["" if pd.isna(c) else f"{c:.4g} ({d:+.1%})"
+                           for c, d in zip(df["crosscheck_p50_ms"], df["crosscheck_difference"], strict=True)]
+    notes = []
+    marks = []
+    for _, row in df.iterrows():
+        if row["flags"]:
+            notes.append(row["flags"])
+            marks.append(f"[{len(notes)}]")
+        else:
+            marks.append("")
+    shown["flag"] = marks
+    text = shown[list(PAPER_COLUMNS)].rename(columns=PAPER_COLUMNS).to_markdown(index=False, floatfmt=".4g") + "\n"
+    if notes:
+        text += "\n" + "\n".join(f"[{i}] {note}" for i, note in enumerate(notes, 1)) + "\n"
+    return text
 
 
 def write_table2(entries: list[dict[str, Any]], out_csv: str | Path, out_md: str | Path) -> pd.DataFrame:
     df = table2(entries)
     return _write(df, out_csv, out_md, to_markdown(df))
+
+
+def write_op_profile(entries: list[dict[str, Any]], out_csv: str | Path, out_md: str | Path) -> pd.DataFrame:
+    return _write(op_profile(entries), out_csv, out_md)

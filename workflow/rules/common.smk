@@ -3,10 +3,12 @@
 import hashlib
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 
 SRC = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, SRC)  # the registries, importable even before `pip install -e .`
@@ -18,13 +20,13 @@ from mobopt import variants as variant_registry  # noqa: E402
 
 EXPERIMENTS = config["experiments"]
 BENCH = config.get("benchmark", {})
-DEVICES = BENCH.get("devices", ["host_1t"])
+CONFIGURED_DEVICES = BENCH.get("devices", ["host_1t"])
 CONFIG_SHA256 = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
 
 
 def _check_names():
     """Names the schema cannot know: they come from the package's registries."""
-    for device in DEVICES:
+    for device in CONFIGURED_DEVICES:
         if device not in device_registry.DEVICES:
             raise WorkflowError(
                 f"config key benchmark.devices: unknown device {device!r}; "
@@ -50,6 +52,24 @@ def _check_names():
 
 
 _check_names()
+
+
+def _usable_devices():
+    """Configured devices minus a phone that is not attached: its benchmarks are skipped, with the reason."""
+    usable = []
+    for device in CONFIGURED_DEVICES:
+        if device_registry.get(device).kind == "android":
+            ok, why = device_registry.availability(device, BENCH.get("android", {}))
+            if not ok:
+                logger.warning(f"benchmark.devices: {why}")
+                continue
+        usable.append(device)
+    return usable
+
+
+DEVICES = _usable_devices()
+#: LiteRT's benchmark_model binary for the phone (rule download_benchmark_model).
+ANDROID_TOOL = "data/tools/android_aarch64_benchmark_model"
 
 USED_DATASETS = sorted({exp["dataset"] for exp in EXPERIMENTS.values()})
 EVAL_SPLITS = sorted({s for ds in USED_DATASETS for s in dataset_registry.get(ds).eval_splits})
@@ -144,6 +164,29 @@ def eval_splits(name):
     return dataset_registry.get(EXPERIMENTS[name]["dataset"]).eval_splits
 
 
+def bench_inputs(experiment, device):
+    """The experiment's .tflite files by variant name, plus the phone's benchmark tool for `android`."""
+    inputs = {v: f"results/tflite/{experiment}/{v}.tflite" for v in EXPERIMENTS[experiment]["variants"]}
+    if device_registry.get(device).kind == "android":
+        inputs["binary"] = ANDROID_TOOL
+    return inputs
+
+
+def bench_args(experiment, input, output):
+    args = []
+    for v in EXPERIMENTS[experiment]["variants"]:
+        args += ["--model", f"{v}={input[v]}", "--out", f"{v}={output[v]}"]
+    if "binary" in input.keys():
+        args += ["--binary", input.binary]
+    return " ".join(shlex.quote(a) for a in args)
+
+
+def bench_runtime(experiment):
+    """Minutes to ask a scheduler for: generous, since a phone or a busy node can be slow."""
+    per_variant = BENCH.get("repeats", 3) * (BENCH.get("max_seconds", 600) / 60 + 2)
+    return int(60 + len(EXPERIMENTS[experiment]["variants"]) * per_variant)
+
+
 def runs():
     """(experiment, variant) pairs the config asks for."""
     return [(name, v) for name, exp in EXPERIMENTS.items() for v in exp["variants"]]
@@ -205,5 +248,5 @@ def entry_files(entries, keys):
 def final_outputs():
     figures = [f"reports/figures/training_curves_{name}.{ext}" for name in EXPERIMENTS if trained(name) for ext in ("png", "svg")]
     figures += [f"reports/figures/fig{n}_{m}.{ext}" for n, m in ((2, "accuracy"), (3, "loss")) for ext in ("png", "svg")]
-    tables = [f"reports/tables/{t}.{ext}" for t in ("table1", "table2", "accuracy") for ext in ("csv", "md")]
+    tables = [f"reports/tables/{t}.{ext}" for t in ("table1", "table2", "accuracy", "op_profile") for ext in ("csv", "md")]
     return [*tables, *figures]

@@ -22,6 +22,27 @@ rule table2:
         " > {log:q} 2>&1"
 
 
+rule op_profile_table:
+    input:
+        entry_files(bench_entries(), ("bench",)),
+    output:
+        csv=report(
+            "reports/tables/op_profile.csv",
+            caption="../report/op_profile.rst",
+            category="Tables",
+        ),
+        md="reports/tables/op_profile.md",
+    params:
+        entries=as_json(bench_entries()),
+    log:
+        "logs/report/op_profile.log",
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "python -m mobopt op-table --entries {params.entries:q} --out-csv {output.csv:q} --out-md {output.md:q}"
+        " > {log:q} 2>&1"
+
+
 rule table1:
     input:
         entry_files(model_entries(), ("metrics", "meta")),
