@@ -16,6 +16,9 @@ if not workflow.overwrite_configfiles:
 validate(config, "workflow/schemas/config.schema.yaml", set_default=True)
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"

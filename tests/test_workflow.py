@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -184,15 +185,53 @@ def test_forcerun_convert_reruns_only_what_depends_on_it(workflow_run):
     assert before == {p: (work / p).stat().st_mtime_ns for p in upstream}
 
 
-def test_html_report_bundles_figures_and_table(workflow_run):
-    work = workflow_run[0]
-    proc = snakemake(work, "--report", str(work / "report.html"))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    html = (work / "report.html").read_text()
-    for name in ("table2.csv", "table1.csv", "op_profile.csv", "training_curves_vit_mnist.png", "fig2_accuracy.png",
-                 "fig3_loss.png"):
+def test_html_report_bundles_figures_and_table(report_html):
+    html = report_html.read_text()
+    for name in ("table2.csv", "table1.csv", "table2_paper.csv", "paper_vs_reproduced.csv", "op_profile.csv",
+                 "summary.html", "training_curves_vit_mnist.png", "fig2_accuracy.png", "fig3_loss.png",
+                 "latency_host_1t.png", "pareto_host_1t.png", "roofline_host_1t.png", "size.png"):
         assert name in html, name
     assert "Training curves (paper Fig. 1 for the ViT" in html  # a caption from workflow/report/
+    assert "Start with Results" in html  # the landing page, workflow/report/workflow.rst
+
+
+def _entries(work):
+    """The entries the workflow passes to the table rules, rebuilt from the config (as common.smk does)."""
+    cfg = yaml.safe_load((work / "config.yaml").read_text())
+    return [{"experiment": name, "label": exp.get("label", name), "model_name": exp["model"]["name"],
+             "dataset": exp["dataset"], "variant": v, "device": "host_1t",
+             "bench": str(work / f"results/bench/host_1t/{name}/{v}.json"),
+             "tflite_info": str(work / f"results/tflite/{name}/{v}.json"),
+             "eval": str(work / f"results/eval/{name}/test/{v}.json")}
+            for name, exp in cfg["experiments"].items() for v in exp["variants"]]
+
+
+def test_every_table_regenerates_from_the_result_jsons(workflow_run):
+    """Every number in the tables is traceable: rebuilding them from the JSONs gives the same tables."""
+    from mobopt import tables
+
+    work = workflow_run[0]
+    entries = _entries(work)
+    for name, frame in (("table2", tables.table2(entries)), ("paper_vs_reproduced", tables.paper_vs_reproduced(entries)),
+                        ("op_profile", tables.op_profile(entries)), ("table2_paper", tables.paper_table2())):
+        written = pd.read_csv(work / f"reports/tables/{name}.csv")
+        pd.testing.assert_frame_equal(written, frame.reset_index(drop=True), check_dtype=False, check_exact=False,
+                                      rtol=1e-9, obj=name)
+    tex = (work / "reports/tables/table2.tex").read_text()
+    assert "\\begin{tabular}" in tex and "ViT + digits (demo)" in tex
+
+
+def test_paper_vs_reproduced_has_a_verdict_for_every_optimized_variant(workflow_run):
+    work = workflow_run[0]
+    df = pd.read_csv(work / "reports/tables/paper_vs_reproduced.csv")
+    assert set(df.variant) == {"int8"} and set(df.metric) == {"size", "p50", "p95", "load", "accuracy"}
+    assert len(df) == 3 * 5
+    assert set(df.verdict) <= {"reproduced", "reversed", "not reproduced", "no paper figure", "not measured"}
+    vit_size = df[(df.experiment == "vit_mnist") & (df.metric == "size")].iloc[0]
+    assert vit_size.paper_change == pytest.approx(0.899 / 3.5 - 1)
+    assert vit_size.paper_rows == "Quantized ViT + MNIST vs ViT + MNIST"
+    asl = df[df.experiment == "mobilenetv2_asl"]
+    assert set(asl.verdict) == {"no paper figure"}  # the paper has no quantized ASL row
 
 
 def test_table1_and_every_evaluation_split(workflow_run):
@@ -225,3 +264,62 @@ def test_downloads_are_recorded_and_the_kaggle_key_is_never_written(workflow_run
         for path in (work / folder).rglob("*"):
             if path.is_file() and path.suffix in {".log", ".json", ".csv", ".md", ".txt", ".tsv"}:
                 assert key not in path.read_text(errors="replace"), path
+
+
+CHROMIUM = "/usr/bin/chromium"
+#: Flags that keep Chromium off the network (this machine has none) and out of a root sandbox.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def report_html(workflow_run):
+    work = workflow_run[0]
+    proc = snakemake(work, "--report", str(work / "report.html"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return work / "report.html"
+
+
+def test_report_as_a_person_sees_it(report_html, tmp_path):
+    """Open the report in headless Chromium: the landing page renders, every embedded figure decodes to an image
+    of real size, the summary page shows the verdicts, and nothing logs an error."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium; .ci/run does) "
+                    "to test the report in a browser")
+    playwright = pytest.importorskip("playwright.sync_api", reason="pip install playwright (in the test extras)")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        errors = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(report_html.as_uri())
+        page.wait_for_function("typeof results === 'object' && document.body.innerText.length > 200")
+        page.screenshot(path=str(tmp_path / "landing.png"), full_page=True)
+        assert "Start with Results" in page.inner_text("body")
+        # every image the report embeds, decoded by the browser itself
+        images = page.evaluate("""async () => {
+            const out = [];
+            for (const [path, r] of Object.entries(results)) {
+                if (!r.mime_type || !r.mime_type.startsWith("image/")) continue;
+                const img = new Image();
+                img.src = r.data_uri;
+                try { await img.decode(); out.push([path, img.naturalWidth, img.naturalHeight]); }
+                catch (e) { out.push([path, 0, 0]); }
+            }
+            return out;
+        }""")
+        names = {Path(path).name for path, _, _ in images}
+        assert {"training_curves_vit_mnist.png", "fig2_accuracy.png", "latency_host_1t.png", "pareto_host_1t.png",
+                "roofline_host_1t.png", "size.png"} <= names, names
+        broken = [(path, w, h) for path, w, h in images if w < 200 or h < 100]
+        assert not broken, f"broken or empty images in the report: {broken}"
+        # the landing summary, as the report shows it
+        summary = page.evaluate("Object.entries(results).find(([p, r]) => p.endsWith('summary.html'))[1].data_uri")
+        page.goto(summary)
+        text = page.inner_text("body")
+        assert "Verdicts" in text and "Run metadata" in text and "git commit" in text
+        assert any(v in text for v in ("reproduced", "reversed", "not reproduced"))
+        page.screenshot(path=str(tmp_path / "summary.png"), full_page=True)
+        browser.close()
+    assert not errors, errors
+    assert (tmp_path / "landing.png").stat().st_size > 10_000

@@ -105,7 +105,7 @@ def cmd_fetch_tool(a):
 def cmd_table2(a):
     from mobopt.tables import write_table2
 
-    write_table2(a.entries, a.out_csv, a.out_md)
+    write_table2(a.entries, a.out_csv, a.out_md, a.out_tex)
 
 
 def cmd_op_table(a):
@@ -117,13 +117,59 @@ def cmd_op_table(a):
 def cmd_table1(a):
     from mobopt.tables import write_table1
 
-    write_table1(a.entries, a.out_csv, a.out_md)
+    write_table1(a.entries, a.out_csv, a.out_md, a.out_tex)
 
 
 def cmd_accuracy(a):
     from mobopt.tables import write_accuracy
 
     write_accuracy(a.entries, a.out_csv, a.out_md)
+
+
+def cmd_paper_table2(a):
+    from mobopt.tables import write_paper_table2
+
+    write_paper_table2(a.out_csv, a.out_md, a.out_tex)
+
+
+def cmd_paper_vs(a):
+    from mobopt.tables import write_paper_vs_reproduced
+
+    write_paper_vs_reproduced(a.entries, a.out_csv, a.out_md, a.out_tex)
+
+
+def cmd_plot(a):
+    from mobopt import plots
+
+    func = {"latency": plots.latency_distributions, "size": plots.size_bars, "pareto": plots.accuracy_latency_pareto}
+    func[a.kind](a.entries, a.png, a.svg)
+
+
+def cmd_plot_roofline(a):
+    from mobopt.plots import roofline
+
+    roofline(a.entries, a.peak, a.png, a.svg)
+
+
+def cmd_peak_models(a):
+    from mobopt.peak import build_models
+
+    build_models(a.out)
+
+
+def cmd_cpu_peak(a):
+    from mobopt import peak
+    from mobopt.atomic import write_json
+    from mobopt.provenance import collect
+
+    result = peak.measure({"float32": a.float32, "int8": a.int8}, a.device)
+    write_json(a.out, {**result, "provenance": collect(threads=result["threads"])})
+
+
+def cmd_summary(a):
+    from mobopt.summary import write
+
+    write(a.verdicts, a.table2, a.bench, a.config, a.out)
 
 
 def cmd_plot_history(a):
@@ -221,10 +267,50 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--options", type=_json, default={})
 
-    s = add("table2", cmd_table2, "write Table 2 (CSV and Markdown) from result JSONs")
+    s = add("table2", cmd_table2, "write Table 2 (CSV, Markdown, LaTeX) from result JSONs")
     s.add_argument("--entries", type=_json, required=True)
     s.add_argument("--out-csv", required=True)
     s.add_argument("--out-md", required=True)
+    s.add_argument("--out-tex", default=None)
+
+    s = add("paper-table2", cmd_paper_table2, "write the paper's Table 2 as published (from src/mobopt/data/paper.yaml)")
+    s.add_argument("--out-csv", required=True)
+    s.add_argument("--out-md", required=True)
+    s.add_argument("--out-tex", required=True)
+
+    s = add("paper-vs", cmd_paper_vs, "write the paper-vs-reproduced table with verdicts")
+    s.add_argument("--entries", type=_json, required=True)
+    s.add_argument("--out-csv", required=True)
+    s.add_argument("--out-md", required=True)
+    s.add_argument("--out-tex", required=True)
+
+    s = add("plot", cmd_plot, "latency distributions, size bars or the accuracy-latency Pareto fronts")
+    s.add_argument("kind", choices=("latency", "size", "pareto"))
+    s.add_argument("--entries", type=_json, required=True)
+    s.add_argument("--png", required=True)
+    s.add_argument("--svg", required=True)
+
+    s = add("plot-roofline", cmd_plot_roofline, "achieved GFLOP/s per variant against this CPU's measured peak")
+    s.add_argument("--entries", type=_json, required=True)
+    s.add_argument("--peak", required=True)
+    s.add_argument("--png", required=True)
+    s.add_argument("--svg", required=True)
+
+    s = add("peak-models", cmd_peak_models, "convert the GEMM models that measure this CPU's peak (needs TensorFlow)")
+    s.add_argument("--out", required=True)
+
+    s = add("cpu-peak", cmd_cpu_peak, "measure this CPU's GEMM peaks and memory bandwidth on a host device")
+    s.add_argument("--float32", required=True)
+    s.add_argument("--int8", required=True)
+    s.add_argument("--device", required=True)
+    s.add_argument("--out", required=True)
+
+    s = add("summary", cmd_summary, "the report's landing page: verdicts and run metadata (HTML)")
+    s.add_argument("--verdicts", required=True)
+    s.add_argument("--table2", required=True)
+    s.add_argument("--bench", required=True, help="one benchmark JSON, for the run's provenance")
+    s.add_argument("--config", type=_json, required=True)
+    s.add_argument("--out", required=True)
 
     s = add("op-table", cmd_op_table, "write the per-op time profile table (CSV and Markdown) from benchmark JSONs")
     s.add_argument("--entries", type=_json, required=True)
@@ -235,6 +321,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--entries", type=_json, required=True)
     s.add_argument("--out-csv", required=True)
     s.add_argument("--out-md", required=True)
+    s.add_argument("--out-tex", default=None)
 
     s = add("accuracy", cmd_accuracy, "write the accuracy table (every model, variant and evaluation split)")
     s.add_argument("--entries", type=_json, required=True)

@@ -89,6 +89,8 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
     data = Path(path).read_bytes()
     plain = interpreter(data, delegates=False)
     ops = Counter(op["op_name"] for op in plain._get_ops_details())
+    from mobopt import flops
+
     coverage = delegation(data)
     tensor_types = Counter(np.dtype(t["dtype"]).name for t in plain.get_tensor_details())
     return {
@@ -99,6 +101,7 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
         "xnnpack_partitions": coverage["partitions"],
         "delegation": coverage,
         "tensor_dtypes": dict(sorted(tensor_types.items())),
+        "compute": flops.count(path),
         "inputs": [_quant(d) for d in plain.get_input_details()],
         "outputs": [_quant(d) for d in plain.get_output_details()],
     }

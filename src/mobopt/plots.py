@@ -7,6 +7,7 @@ workflow does not produce spurious diffs.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from mobopt.atomic import atomic_path  # noqa: E402
+
+log = logging.getLogger(__name__)
 
 plt.rcParams["svg.hashsalt"] = "mobopt"
 
@@ -70,4 +74,130 @@ def evaluation_bars(entries: list[dict[str, Any]], metric: str, png: str | Path,
         ax.bar_label(container, fmt="%.4g", fontsize=7, padding=2)
     ax.set_title(f"test {metric}: Keras float vs TFLite variants")
     ax.set_xlabel("")
+    save(fig, png, svg)
+
+
+def _ok_bench(entry: dict[str, Any]) -> dict[str, Any] | None:
+    bench = json.loads(Path(entry["bench"]).read_text())
+    return bench if bench.get("status", "ok") == "ok" else None
+
+
+def latency_distributions(entries: list[dict[str, Any]], png: str | Path, svg: str | Path) -> None:
+    """ECDF of every timed run (all repeats pooled) per variant, one panel per model: the whole distribution
+    behind Table 2's percentiles, with p50 and p95 marked."""
+    style()
+    frames = []
+    for e in entries:
+        bench = _ok_bench(e)
+        if bench is None:
+            continue
+        lat = np.concatenate([np.asarray(r["latencies_ms"]) for r in bench.get("repeats", []) if r.get("latencies_ms")]
+                             or [np.array([])])
+        if lat.size:
+            frames.append(pd.DataFrame({"model": e["label"], "variant": e["variant"], "latency (ms)": lat}))
+    if not frames:
+        raise ValueError("no benchmark has raw latencies (phones report none); nothing to plot")
+    df = pd.concat(frames, ignore_index=True)
+    grid = sns.displot(data=df, x="latency (ms)", hue="variant", col="model", kind="ecdf", col_wrap=min(3, df["model"].nunique()),
+                       height=3.2, aspect=1.3, facet_kws={"sharex": False})
+    for ax in grid.axes.flat:
+        for q in (0.5, 0.95):
+            ax.axhline(q, color="grey", lw=0.6, ls=":")
+        ax.set_xscale("log")
+    grid.figure.suptitle(f"latency distribution over all timed runs ({entries[0]['device']})", y=1.02)
+    save(grid.figure, png, svg)
+
+
+def size_bars(entries: list[dict[str, Any]], png: str | Path, svg: str | Path) -> None:
+    """Model size raw and gzip-compressed (the download size) per variant, one panel per model."""
+    style()
+    rows = []
+    for e in entries:
+        info = json.loads(Path(e["tflite_info"]).read_text())
+        rows += [{"model": e["label"], "variant": e["variant"], "kind": "raw", "MB": info["size_bytes"] / 1e6},
+                 {"model": e["label"], "variant": e["variant"], "kind": "gzip", "MB": info["size_gzip_bytes"] / 1e6}]
+    df = pd.DataFrame(rows).drop_duplicates()
+    grid = sns.catplot(data=df, x="variant", y="MB", hue="kind", col="model", kind="bar", sharey=False, height=3.2,
+                       aspect=1.2, col_wrap=min(3, df["model"].nunique()))
+    for ax in grid.axes.flat:
+        for container in ax.containers:
+            ax.bar_label(container, fmt="%.2f", fontsize=7, padding=2)
+    grid.figure.suptitle("model size: raw .tflite and gzip-compressed", y=1.02)
+    save(grid.figure, png, svg)
+
+
+def pareto_front(points: pd.DataFrame) -> pd.DataFrame:
+    """Rows not dominated by another (lower latency and higher accuracy), sorted by latency."""
+    pts = points.sort_values(["p50_ms", "accuracy"], ascending=[True, False])
+    front, best = [], -np.inf
+    for _, row in pts.iterrows():
+        if row["accuracy"] > best:
+            front.append(row)
+            best = row["accuracy"]
+    return pd.DataFrame(front)
+
+
+def accuracy_latency_pareto(entries: list[dict[str, Any]], png: str | Path, svg: str | Path) -> None:
+    """Test accuracy against p50 latency per variant, one panel per model, the Pareto front drawn through the
+    variants no other variant beats on both."""
+    style()
+    rows = []
+    for e in entries:
+        bench = _ok_bench(e)
+        if bench is None:
+            continue
+        ev = json.loads(Path(e["eval"]).read_text())
+        rows.append({"model": e["label"], "variant": e["variant"], "p50_ms": bench["p50_ms"], "accuracy": ev["accuracy"]})
+    df = pd.DataFrame(rows)
+    models = list(dict.fromkeys(df["model"]))
+    fig, axes = plt.subplots(1, len(models), figsize=(4.2 * len(models), 3.6), squeeze=False)
+    for ax, model in zip(axes[0], models, strict=True):
+        sub = df[df["model"] == model]
+        sns.scatterplot(data=sub, x="p50_ms", y="accuracy", hue="variant", s=70, ax=ax, legend=False)
+        front = pareto_front(sub)
+        ax.plot(front["p50_ms"], front["accuracy"], color="black", lw=1, ls="--", zorder=0, label="Pareto front")
+        for _, r in sub.iterrows():
+            ax.annotate(r["variant"], (r["p50_ms"], r["accuracy"]), fontsize=7, xytext=(4, 4), textcoords="offset points")
+        ax.set_title(model)
+        ax.set_xlabel(f"p50 latency (ms, {entries[0]['device']})")
+    save(fig, png, svg)
+
+
+def roofline(entries: list[dict[str, Any]], peak_json: str | Path, png: str | Path, svg: str | Path) -> None:
+    """Achieved GFLOP/s (int8: GOP/s) of every variant at its p50 against arithmetic intensity, under this CPU's
+    measured ceilings: the float32 and int8 GEMM peaks LiteRT reaches here, and memory bandwidth."""
+    style()
+    peak = json.loads(Path(peak_json).read_text())
+    rows, missing = [], []
+    for e in entries:
+        bench = _ok_bench(e)
+        if bench is None:
+            continue
+        compute = json.loads(Path(e["tflite_info"]).read_text()).get("compute")
+        if not compute:  # written by an older version: reconvert to count its FLOPs
+            missing.append(f"{e['label']} {e['variant']}")
+            continue
+        rows.append({"model": e["label"], "variant": e["variant"], "intensity": compute["arithmetic_intensity"],
+                     "GFLOP/s": compute["flops"] / (bench["p50_ms"] / 1e3) / 1e9})
+    df = pd.DataFrame(rows)
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    lo = min(0.5, df["intensity"].min() / 2) if len(df) else 0.5
+    hi = max(1000.0, df["intensity"].max() * 2) if len(df) else 1000.0
+    x = np.logspace(np.log10(lo), np.log10(hi), 200)
+    bw = peak["memory_bandwidth_gbs"]
+    for key, label, ls in (("float32_gflops", "float32 GEMM peak", "-"), ("int8_gflops", "int8 GEMM peak", "--")):
+        if peak.get(key):
+            ax.plot(x, np.minimum(peak[key], bw * x), color="black", ls=ls, lw=1,
+                    label=f"{label} {peak[key]:.0f} G/s, memory {bw:.0f} GB/s")
+    sns.scatterplot(data=df, x="intensity", y="GFLOP/s", hue="variant", style="model", s=80, ax=ax)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("arithmetic intensity (FLOP per byte of weights + activations)")
+    ax.set_ylabel("achieved GFLOP/s at p50 (int8: GOP/s)")
+    ax.set_title(f"roofline: achieved vs this CPU's measured peak ({peak['device']}, {peak['threads']} thread(s))")
+    ax.legend(fontsize=7, loc="lower right")
+    if missing:
+        log.warning("roofline: no FLOP count in the variant JSON of %s; rerun their convert jobs", ", ".join(missing))
+        ax.text(0.01, 0.99, "not shown (no FLOP count, reconvert): " + ", ".join(missing), transform=ax.transAxes,
+                fontsize=7, va="top", color="firebrick")
     save(fig, png, svg)

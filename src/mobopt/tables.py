@@ -143,15 +143,24 @@ def accuracy(entries: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _write(df: pd.DataFrame, out_csv: str | Path, out_md: str | Path, md: str | None = None) -> pd.DataFrame:
+def _write(df: pd.DataFrame, out_csv: str | Path, out_md: str | Path, md: str | None = None,
+           out_tex: str | Path | None = None, tex_df: pd.DataFrame | None = None, caption: str | None = None) -> pd.DataFrame:
+    """CSV (every column, full precision), Markdown (for reading) and optionally LaTeX (for papers)."""
     write_text(out_csv, df.to_csv(index=False))
     write_text(out_md, md if md is not None else df.to_markdown(index=False, floatfmt=".4g") + "\n")
+    if out_tex is not None:
+        shown = df if tex_df is None else tex_df
+        write_text(out_tex, shown.to_latex(index=False, float_format="{:.4g}".format, na_rep="--", caption=caption,
+                                           escape=True))
     return df
 
 
-def write_table1(entries: list[dict[str, Any]], out_csv: str | Path, out_md: str | Path) -> pd.DataFrame:
+def write_table1(entries: list[dict[str, Any]], out_csv: str | Path, out_md: str | Path,
+                 out_tex: str | Path | None = None) -> pd.DataFrame:
     df = table1(entries)
-    return _write(df, out_csv, out_md, df.drop(columns=["experiment"]).to_markdown(index=False) + "\n")
+    shown = df.drop(columns=["experiment"])
+    return _write(df, out_csv, out_md, shown.to_markdown(index=False) + "\n", out_tex, shown,
+                  "Models and datasets (paper Table 1, reproduced)")
 
 
 def write_accuracy(entries: list[dict[str, Any]], out_csv: str | Path, out_md: str | Path) -> pd.DataFrame:
@@ -186,9 +195,83 @@ def to_markdown(df: pd.DataFrame) -> str:
     return text
 
 
-def write_table2(entries: list[dict[str, Any]], out_csv: str | Path, out_md: str | Path) -> pd.DataFrame:
+def write_table2(entries: list[dict[str, Any]], out_csv: str | Path, out_md: str | Path,
+                 out_tex: str | Path | None = None) -> pd.DataFrame:
     df = table2(entries)
-    return _write(df, out_csv, out_md, to_markdown(df))
+    tex = df[["model", "variant", "device", "size", "ram_mb", "cpu_percent", "p95_ms", "p90_ms", "p50_ms", "p10_ms",
+              "load_ms", "accuracy"]].rename(columns=PAPER_COLUMNS)
+    return _write(df, out_csv, out_md, to_markdown(df), out_tex, tex, "Size, memory, CPU load and latency (ms) of every "
+                  "variant (paper Table 2, reproduced)")
+
+
+def paper_table2() -> pd.DataFrame:
+    """The paper's Table 2 exactly as published (src/mobopt/data/paper.yaml), ranges as low-high."""
+    from mobopt import paper
+
+    rows = []
+    for r in paper.published()["table2"]:
+        rows.append({"row": r["row"], "model_name": r["model"], "dataset": r["dataset"], "variant": r["variant"],
+                     "size": r["size"]["text"], "size_mb": r["size"]["mb"],
+                     "ram_mb": "{}-{}".format(*r["ram_mb"]), "cpu_percent": "{}-{}".format(*r["cpu_percent"]),
+                     "p95_ms": r["p95_ms"], "p90_ms": r["p90_ms"], "p50_ms": r["p50_ms"], "p10_ms": r["p10_ms"],
+                     "load_ms": r["load_ms"]})
+    return pd.DataFrame(rows)
+
+
+def write_paper_table2(out_csv: str | Path, out_md: str | Path, out_tex: str | Path) -> pd.DataFrame:
+    from mobopt import paper
+
+    df = paper_table2()
+    shown = df.drop(columns=["model_name", "dataset", "variant", "size_mb"]).rename(columns={
+        "row": "model", "ram_mb": "RAM MB", "cpu_percent": "CPU %", "p95_ms": "p95", "p90_ms": "p90", "p50_ms": "p50",
+        "p10_ms": "p10", "load_ms": "load ms"})
+    md = shown.to_markdown(index=False) + f"\n\nAs published: {paper.published()['citation']}; {paper.published()['device']}.\n"
+    return _write(df, out_csv, out_md, md, out_tex, shown, "Table 2 as published in the paper")
+
+
+#: What each verdict-table metric is, for the Markdown and LaTeX headers.
+METRIC_LABELS = {"size": "size", "p50": "p50 latency", "p95": "p95 latency", "load": "load time", "accuracy": "accuracy"}
+
+
+def paper_vs_reproduced(entries: list[dict[str, Any]]) -> pd.DataFrame:
+    """Per experiment, device and optimized variant: change against float32 of each metric, ours and the paper's,
+    with a verdict (:func:`mobopt.paper.compare`).  ``entries`` are Table 2's plus ``model_name`` and ``dataset``."""
+    from mobopt import paper
+
+    df = table2(entries)
+    extra = {(e["experiment"], e["variant"], e["device"]): (e["model_name"], e["dataset"]) for e in entries}
+    rows = df.to_dict("records")
+    for r in rows:
+        r["model_name"], r["dataset"] = extra[(r["experiment"], r["variant"], r["device"])]
+    columns = ["experiment", "model", "device", "variant", "baseline", "metric", "unit", "ours_baseline", "ours_optimized",
+               "ours_change", "significant", "paper_baseline", "paper_optimized", "paper_change", "paper_note", "verdict",
+               "paper_rows"]
+    return pd.DataFrame(paper.compare(rows), columns=columns)
+
+
+def _change(value, unit: str) -> str:
+    if value is None or pd.isna(value):
+        return "--"
+    return f"{value:+.1f} pp" if unit == "pp" else f"{value:+.0%}"
+
+
+def write_paper_vs_reproduced(entries: list[dict[str, Any]], out_csv: str | Path, out_md: str | Path,
+                              out_tex: str | Path) -> pd.DataFrame:
+    df = paper_vs_reproduced(entries)
+    shown = pd.DataFrame({
+        "model": df["model"], "optimized": df["variant"] + " vs " + df["baseline"],
+        "metric": df["metric"].map(METRIC_LABELS),
+        "paper": [_change(v, u) if not (isinstance(n, str) and pd.isna(v)) else n
+                  for v, u, n in zip(df["paper_change"], df["unit"], df["paper_note"], strict=True)],
+        "ours": [_change(v, u) + ("" if sig else " (n.s.)")
+                 for v, u, sig in zip(df["ours_change"], df["unit"], df["significant"], strict=True)],
+        "verdict": df["verdict"], "device": df["device"],
+    })
+    md = shown.to_markdown(index=False) + (
+        "\nChanges are relative to float32 of the same experiment (accuracy: percentage points); n.s. = not "
+        "significant (the 95 % confidence intervals overlap). The paper measured on a phone (see its Table 2); "
+        "the device column says where ours were measured.\n")
+    return _write(df, out_csv, out_md, md, out_tex, shown, "Paper vs reproduced: effect of each optimization")
 
 
 def write_op_profile(entries: list[dict[str, Any]], out_csv: str | Path, out_md: str | Path) -> pd.DataFrame:

@@ -68,6 +68,7 @@ def _usable_devices():
 
 
 DEVICES = _usable_devices()
+HOST_DEVICES = [d for d in DEVICES if device_registry.get(d).kind == "host"]
 #: LiteRT's benchmark_model binary for the phone (rule download_benchmark_model).
 ANDROID_TOOL = "data/tools/android_aarch64_benchmark_model"
 
@@ -192,12 +193,14 @@ def runs():
     return [(name, v) for name, exp in EXPERIMENTS.items() for v in exp["variants"]]
 
 
-def bench_entries():
+def bench_entries(devices=None):
     """Everything Table 2 and the figures read, per (experiment, variant, device)."""
     return [
         {
             "experiment": name,
             "label": label(name),
+            "model_name": EXPERIMENTS[name]["model"]["name"],
+            "dataset": EXPERIMENTS[name]["dataset"],
             "variant": variant,
             "device": device,
             "bench": f"results/bench/{device}/{name}/{variant}.json",
@@ -205,7 +208,7 @@ def bench_entries():
             "eval": f"results/eval/{name}/test/{variant}.json",
         }
         for name, variant in runs()
-        for device in DEVICES
+        for device in (DEVICES if devices is None else devices)
     ]
 
 
@@ -248,5 +251,11 @@ def entry_files(entries, keys):
 def final_outputs():
     figures = [f"reports/figures/training_curves_{name}.{ext}" for name in EXPERIMENTS if trained(name) for ext in ("png", "svg")]
     figures += [f"reports/figures/fig{n}_{m}.{ext}" for n, m in ((2, "accuracy"), (3, "loss")) for ext in ("png", "svg")]
-    tables = [f"reports/tables/{t}.{ext}" for t in ("table1", "table2", "accuracy", "op_profile") for ext in ("csv", "md")]
-    return [*tables, *figures]
+    figures += [f"reports/figures/{kind}_{device}.{ext}" for kind in ("latency", "pareto") for device in DEVICES
+                for ext in ("png", "svg")]
+    figures += [f"reports/figures/roofline_{device}.{ext}" for device in HOST_DEVICES for ext in ("png", "svg")]
+    figures += [f"reports/figures/size.{ext}" for ext in ("png", "svg")] if DEVICES else []
+    tables = [f"reports/tables/{t}.{ext}" for t in ("table1", "table2", "table2_paper", "paper_vs_reproduced")
+              for ext in ("csv", "md", "tex")]
+    tables += [f"reports/tables/{t}.{ext}" for t in ("accuracy", "op_profile") for ext in ("csv", "md")]
+    return [*tables, *figures, *(["reports/summary.html"] if DEVICES else [])]

@@ -1,4 +1,5 @@
-# Stage 6: tables and figures, built only from result files (every number traceable).
+# Stage 6: tables, figures and the report's landing page, built only from result files (every
+# number traceable to a JSON). Categories are numbered so the report lists them in this order.
 
 
 rule table2:
@@ -6,11 +7,10 @@ rule table2:
         entry_files(bench_entries(), ("bench", "tflite_info", "eval")),
     output:
         csv=report(
-            "reports/tables/table2.csv",
-            caption="../report/table2.rst",
-            category="Tables",
+            "reports/tables/table2.csv", caption="../report/table2.rst", category="2 Tables"
         ),
         md="reports/tables/table2.md",
+        tex="reports/tables/table2.tex",
     params:
         entries=as_json(bench_entries()),
     log:
@@ -19,7 +19,50 @@ rule table2:
         "../../envs/report.yaml"
     shell:
         "python -m mobopt table2 --entries {params.entries:q} --out-csv {output.csv:q} --out-md {output.md:q}"
+        " --out-tex {output.tex:q} > {log:q} 2>&1"
+
+
+rule paper_table2:
+    input:
+        workflow.source_path("../../src/mobopt/data/paper.yaml"),
+    output:
+        csv=report(
+            "reports/tables/table2_paper.csv",
+            caption="../report/table2_paper.rst",
+            category="2 Tables",
+        ),
+        md="reports/tables/table2_paper.md",
+        tex="reports/tables/table2_paper.tex",
+    log:
+        "logs/report/table2_paper.log",
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "python -m mobopt paper-table2 --out-csv {output.csv:q} --out-md {output.md:q} --out-tex {output.tex:q}"
         " > {log:q} 2>&1"
+
+
+rule paper_vs_reproduced:
+    input:
+        entry_files(bench_entries(), ("bench", "tflite_info", "eval")),
+        workflow.source_path("../../src/mobopt/data/paper.yaml"),
+    output:
+        csv=report(
+            "reports/tables/paper_vs_reproduced.csv",
+            caption="../report/paper_vs_reproduced.rst",
+            category="2 Tables",
+        ),
+        md="reports/tables/paper_vs_reproduced.md",
+        tex="reports/tables/paper_vs_reproduced.tex",
+    params:
+        entries=as_json(bench_entries()),
+    log:
+        "logs/report/paper_vs_reproduced.log",
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "python -m mobopt paper-vs --entries {params.entries:q} --out-csv {output.csv:q} --out-md {output.md:q}"
+        " --out-tex {output.tex:q} > {log:q} 2>&1"
 
 
 rule op_profile_table:
@@ -29,7 +72,7 @@ rule op_profile_table:
         csv=report(
             "reports/tables/op_profile.csv",
             caption="../report/op_profile.rst",
-            category="Tables",
+            category="2 Tables",
         ),
         md="reports/tables/op_profile.md",
     params:
@@ -48,11 +91,10 @@ rule table1:
         entry_files(model_entries(), ("metrics", "meta")),
     output:
         csv=report(
-            "reports/tables/table1.csv",
-            caption="../report/table1.rst",
-            category="Tables",
+            "reports/tables/table1.csv", caption="../report/table1.rst", category="2 Tables"
         ),
         md="reports/tables/table1.md",
+        tex="reports/tables/table1.tex",
     params:
         entries=as_json(model_entries()),
     log:
@@ -61,7 +103,7 @@ rule table1:
         "../../envs/report.yaml"
     shell:
         "python -m mobopt table1 --entries {params.entries:q} --out-csv {output.csv:q} --out-md {output.md:q}"
-        " > {log:q} 2>&1"
+        " --out-tex {output.tex:q} > {log:q} 2>&1"
 
 
 rule accuracy_table:
@@ -71,7 +113,7 @@ rule accuracy_table:
         csv=report(
             "reports/tables/accuracy.csv",
             caption="../report/accuracy.rst",
-            category="Tables",
+            category="2 Tables",
         ),
         md="reports/tables/accuracy.md",
     params:
@@ -92,7 +134,7 @@ rule training_curves:
         png=report(
             "reports/figures/training_curves_{experiment}.png",
             caption="../report/training_curves.rst",
-            category="Figures",
+            category="3 Figures",
             subcategory="Training",
         ),
         svg="reports/figures/training_curves_{experiment}.svg",
@@ -114,7 +156,7 @@ rule evaluation_figure:
         png=report(
             "reports/figures/fig{n}_{metric}.png",
             caption="../report/fig_eval.rst",
-            category="Figures",
+            category="3 Figures",
             subcategory="Accuracy and loss",
         ),
         svg="reports/figures/fig{n}_{metric}.svg",
@@ -130,3 +172,155 @@ rule evaluation_figure:
     shell:
         "python -m mobopt plot-eval --entries {params.entries:q} --metric {wildcards.metric}"
         " --png {output.png:q} --svg {output.svg:q} > {log:q} 2>&1"
+
+
+rule latency_figure:
+    input:
+        lambda w: entry_files(bench_entries([w.device]), ("bench",)),
+    output:
+        png=report(
+            "reports/figures/latency_{device}.png",
+            caption="../report/latency.rst",
+            category="3 Figures",
+            subcategory="Latency",
+        ),
+        svg="reports/figures/latency_{device}.svg",
+    params:
+        entries=lambda w: as_json(bench_entries([w.device])),
+    log:
+        "logs/report/latency_{device}.log",
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "python -m mobopt plot latency --entries {params.entries:q} --png {output.png:q} --svg {output.svg:q}"
+        " > {log:q} 2>&1"
+
+
+rule pareto_figure:
+    input:
+        lambda w: entry_files(bench_entries([w.device]), ("bench", "eval")),
+    output:
+        png=report(
+            "reports/figures/pareto_{device}.png",
+            caption="../report/pareto.rst",
+            category="3 Figures",
+            subcategory="Accuracy vs latency",
+        ),
+        svg="reports/figures/pareto_{device}.svg",
+    params:
+        entries=lambda w: as_json(bench_entries([w.device])),
+    log:
+        "logs/report/pareto_{device}.log",
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "python -m mobopt plot pareto --entries {params.entries:q} --png {output.png:q} --svg {output.svg:q}"
+        " > {log:q} 2>&1"
+
+
+rule size_figure:
+    input:
+        entry_files(bench_entries(DEVICES[:1]), ("tflite_info",)),
+    output:
+        png=report(
+            "reports/figures/size.png",
+            caption="../report/size.rst",
+            category="3 Figures",
+            subcategory="Size",
+        ),
+        svg="reports/figures/size.svg",
+    params:
+        entries=as_json(bench_entries(DEVICES[:1])),
+    log:
+        "logs/report/size.log",
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "python -m mobopt plot size --entries {params.entries:q} --png {output.png:q} --svg {output.svg:q}"
+        " > {log:q} 2>&1"
+
+
+rule peak_models:
+    output:
+        float32="results/peak/fc_float32.tflite",
+        int8="results/peak/fc_int8.tflite",
+    params:
+        out=lambda w, output: os.path.dirname(output.float32),
+    log:
+        "logs/report/peak_models.log",
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=20,
+    conda:
+        "../../envs/tf.yaml"
+    shell:
+        "python -m mobopt peak-models --out {params.out:q} > {log:q} 2>&1"
+
+
+rule cpu_peak:
+    input:
+        float32="results/peak/fc_float32.tflite",
+        int8="results/peak/fc_int8.tflite",
+    output:
+        "results/bench/{device}/cpu_peak.json",
+    wildcard_constraints:
+        device="|".join(HOST_DEVICES) or "none",
+    log:
+        "logs/benchmark/{device}/cpu_peak.log",
+    threads: all_cores()
+    resources:
+        bench_slots=1,
+        mem_mb=3000,
+        runtime=20,
+    conda:
+        "../../envs/litert.yaml"
+    shell:
+        "python -m mobopt cpu-peak --float32 {input.float32:q} --int8 {input.int8:q} --device {wildcards.device}"
+        " --out {output:q} > {log:q} 2>&1"
+
+
+rule roofline_figure:
+    input:
+        entries=lambda w: entry_files(bench_entries([w.device]), ("bench", "tflite_info")),
+        peak="results/bench/{device}/cpu_peak.json",
+    output:
+        png=report(
+            "reports/figures/roofline_{device}.png",
+            caption="../report/roofline.rst",
+            category="3 Figures",
+            subcategory="Roofline",
+        ),
+        svg="reports/figures/roofline_{device}.svg",
+    params:
+        entries=lambda w: as_json(bench_entries([w.device])),
+    log:
+        "logs/report/roofline_{device}.log",
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "python -m mobopt plot-roofline --entries {params.entries:q} --peak {input.peak:q}"
+        " --png {output.png:q} --svg {output.svg:q} > {log:q} 2>&1"
+
+
+rule summary:
+    input:
+        verdicts="reports/tables/paper_vs_reproduced.csv",
+        table2="reports/tables/table2.csv",
+        bench=bench_entries()[0]["bench"] if bench_entries() else [],
+    output:
+        report(
+            "reports/summary.html",
+            caption="../report/summary.rst",
+            category="1 Summary",
+            labels={"page": "what was reproduced, run metadata"},
+        ),
+    params:
+        config=as_json(config),
+    log:
+        "logs/report/summary.log",
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "python -m mobopt summary --verdicts {input.verdicts:q} --table2 {input.table2:q} --bench {input.bench:q}"
+        " --config {params.config:q} --out {output:q} > {log:q} 2>&1"

@@ -1,0 +1,85 @@
+"""How much arithmetic and data one inference of a .tflite model takes, read from its graph.
+
+For the roofline-style figure: achieved GFLOP/s = FLOPs / latency, set against
+this CPU's measured peak.  Counted from the flatbuffer (TF-free), per operator:
+
+* multiply-accumulates of the compute-bound ops, 2 FLOPs each:
+  ``CONV_2D`` (output elements x kernel height x width x input channels),
+  ``DEPTHWISE_CONV_2D`` (output elements x kernel height x width),
+  ``FULLY_CONNECTED`` (output elements x input features) and
+  ``BATCH_MATMUL`` (output elements x the contracted dimension);
+* one FLOP per output element for every other op (activations, normalisation,
+  element-wise arithmetic): a deliberate lower bound, small next to the above;
+* bytes: constant tensors (weights) once, plus every non-constant tensor
+  written once and read once.  Arithmetic intensity = FLOPs / bytes is the
+  roofline's x axis; it ignores cache reuse, so it is the pessimistic end.
+
+Integer models count the same operations (as "ops" rather than floating-point
+operations); the figure says so.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+#: Bytes per element of the flatbuffer TensorType enum values used by LiteRT models.
+_TYPE_BYTES = {0: 4, 1: 2, 2: 4, 3: 1, 4: 8, 6: 1, 7: 2, 9: 1, 10: 8, 16: 4, 17: 1}
+_MAC_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "BATCH_MATMUL")
+
+
+def _shape(tensor) -> list[int]:
+    return [int(d) for d in (tensor.shape if tensor.shape is not None else [])]
+
+
+def count(model_path: str | Path) -> dict[str, Any]:
+    """MACs, FLOPs, weight and activation bytes and arithmetic intensity of subgraph 0 of ``model_path``."""
+    from ai_edge_litert.tools import flatbuffer_utils as fb
+
+    from mobopt.opprofile import _is_constant, _op_names
+
+    model = fb.convert_bytearray_to_object(bytearray(Path(model_path).read_bytes()))
+    names = _op_names()
+    sg = model.subgraphs[0]
+    macs = other = 0
+    by_op: dict[str, int] = {}
+    for op in sg.operators:
+        code = model.operatorCodes[op.opcodeIndex]
+        name = names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "?")
+        out = _shape(sg.tensors[op.outputs[0]]) if len(op.outputs) else []
+        n_out = math.prod(out) if out else 0
+        ins = [_shape(sg.tensors[t]) if t >= 0 else [] for t in op.inputs]
+        m = 0
+        if name == "CONV_2D" and len(ins) > 1 and len(ins[1]) == 4:
+            m = n_out * ins[1][1] * ins[1][2] * ins[1][3]
+        elif name == "DEPTHWISE_CONV_2D" and len(ins) > 1 and len(ins[1]) == 4:
+            m = n_out * ins[1][1] * ins[1][2]
+        elif name == "FULLY_CONNECTED" and len(ins) > 1 and len(ins[1]) == 2:
+            m = n_out * ins[1][1]
+        elif name == "BATCH_MATMUL" and len(ins) > 1 and len(ins[0]) >= 2 and len(ins[1]) >= 2:
+            a, b = ins[0], ins[1]
+            k = a[-1] if a[-1] in (b[-2], b[-1]) else a[-2]  # adj_x transposes A
+            m = n_out * k
+        if m:
+            macs += m
+            by_op[name] = by_op.get(name, 0) + 2 * m
+        else:
+            other += n_out
+    weight_bytes = activation_bytes = 0
+    for tensor in sg.tensors:
+        nbytes = math.prod(_shape(tensor) or [1]) * _TYPE_BYTES.get(tensor.type, 4)
+        if _is_constant(model, tensor):
+            weight_bytes += nbytes
+        else:
+            activation_bytes += 2 * nbytes
+    flops = 2 * macs + other
+    return {
+        "macs": int(macs),
+        "flops": int(flops),
+        "other_flops": int(other),
+        "flops_by_op": by_op,
+        "weight_bytes": int(weight_bytes),
+        "activation_bytes": int(activation_bytes),
+        "arithmetic_intensity": flops / max(weight_bytes + activation_bytes, 1),
+    }
