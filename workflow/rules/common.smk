@@ -140,6 +140,15 @@ def trained(name):
     return EXPERIMENTS[name].get("train", {}).get("epochs", 25) > 0
 
 
+#: Defaults of experiments.<name>.resources (the schema sets the same ones).
+CLUSTER_REQUEST = {"gpus": 0, "mem_mb": 8000, "runtime": 24 * 60}
+
+
+def cluster_request(name):
+    """What training asks a cluster scheduler for: memory (MB), wall time (minutes), GPUs."""
+    return {**CLUSTER_REQUEST, **EXPERIMENTS[name].get("resources", {})}
+
+
 def eval_splits(name):
     return dataset_registry.get(EXPERIMENTS[name]["dataset"]).eval_splits
 

@@ -1,4 +1,5 @@
 # Stage 6: tables and figures, built only from result files (every number traceable).
+# Local rules: seconds of work, which on a cluster would wait longer in the queue than they run.
 
 
 rule table2:
@@ -15,6 +16,11 @@ rule table2:
         entries=as_json(bench_entries()),
     log:
         "logs/report/table2.log",
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
     conda:
         "../../envs/report.yaml"
     shell:
@@ -36,6 +42,11 @@ rule table1:
         entries=as_json(model_entries()),
     log:
         "logs/report/table1.log",
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
     conda:
         "../../envs/report.yaml"
     shell:
@@ -57,6 +68,11 @@ rule accuracy_table:
         entries=as_json(eval_entries(EVAL_SPLITS)),
     log:
         "logs/report/accuracy.log",
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
     conda:
         "../../envs/report.yaml"
     shell:
@@ -79,6 +95,11 @@ rule training_curves:
         title=lambda w: label(w.experiment),
     log:
         "logs/report/training_curves_{experiment}.log",
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
     conda:
         "../../envs/report.yaml"
     shell:
@@ -104,6 +125,11 @@ rule evaluation_figure:
         entries=as_json(eval_entries()),
     log:
         "logs/report/fig{n}_{metric}.log",
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
     conda:
         "../../envs/report.yaml"
     shell:
