@@ -185,6 +185,7 @@ TIMES[install]=$(since "$t")
 t=$(now)
 # This namespace's /etc/slurm is the state directory's etc/ (the host's stays as it is).
 # Only now: the package install above must write to the real /etc/slurm.
+mkdir -p /etc/slurm    # the packages create it; an empty mount point if someone removed it
 mount --bind "$STATE/etc" /etc/slurm || die "cannot bind-mount $STATE/etc on /etc/slurm in a private mount namespace"
 SLURM_CONF=/etc/slurm/slurm.conf
 HOST=$(hostname -s)
