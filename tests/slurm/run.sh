@@ -161,14 +161,18 @@ for p in "${PACKAGES[@]}"; do
 done
 if ((${#missing[@]})); then
     before=$(pgrep -x 'munged|mariadbd|slurmdbd|slurmctld|slurmd' | sort || true)
-    if ! apt-cache policy slurmctld 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+    apt_update() {
         log "apt-get update"
-        timeout 300 apt-get update -q >"$STATE/log/apt-update.log" 2>&1 || die "apt-get update failed (see above)"
-    fi
+        timeout 300 apt-get update -q >"$STATE/log/apt-update.log" 2>&1 || die "apt-get update failed"
+    }
+    apt_install() {
+        DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -q --no-install-recommends \
+            -o DPkg::Lock::Timeout=300 "${missing[@]}" >"$STATE/log/apt-install.log" 2>&1
+    }
+    apt-cache policy slurmctld 2>/dev/null | grep -q 'Candidate: [0-9]' || apt_update
     log "apt-get install ${missing[*]}"
-    DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -q --no-install-recommends \
-        -o DPkg::Lock::Timeout=300 "${missing[@]}" >"$STATE/log/apt-install.log" 2>&1 \
-        || die "apt-get install failed"
+    # package lists older than the mirror's files fail the download: refresh them once
+    apt_install || { apt_update && apt_install; } || die "apt-get install failed"
     # Package scripts may start their services where no policy-rc.d forbids it: those were
     # started by this install, so this script stops them (and only them).
     for pid in $(comm -13 <(echo "$before") <(pgrep -x 'munged|mariadbd|slurmdbd|slurmctld|slurmd' | sort || true)); do
