@@ -9,7 +9,7 @@ CORES  ?= 8
 BIN    := $(VENV)/bin
 SNAKEMAKE := $(BIN)/python -m snakemake
 
-.PHONY: setup reproduce demo report test lint measure clean
+.PHONY: setup reproduce demo report test test-slurm lint measure clean
 
 # Re-install when the pins change; the stamp makes `make test` cheap on a set-up machine.
 $(VENV)/.installed: pyproject.toml
@@ -36,6 +36,15 @@ lint: setup
 
 test: lint
 	$(BIN)/python -m pytest -v --timeout 1800 tests
+
+# A real one-node SLURM cluster on this machine (needs root and apt: Debian's slurm, munge,
+# slurmdbd, mariadb), the demo through `snakemake --executor slurm`, then every daemon stopped.
+$(VENV)/.installed-slurm: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e ".[slurm]"
+	touch $@
+
+test-slurm: $(VENV)/.installed-slurm
+	PYTHON=$(abspath $(BIN))/python tests/slurm/run.sh
 
 measure: setup
 	$(BIN)/python benchmarks/workflow_time.py

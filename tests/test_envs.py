@@ -29,6 +29,7 @@ def test_pyproject_pins_everything_exactly():
     assert PROJECT_PINS["ai-edge-litert"] == "2.3.0"
     assert PROJECT_PINS["snakemake"] == "9.27.1"
     _pins(PYPROJECT["project"]["optional-dependencies"]["test"])
+    assert _pins(PYPROJECT["project"]["optional-dependencies"]["slurm"])["snakemake-executor-plugin-slurm"] == "2.8.0"
 
 
 @pytest.mark.parametrize("env", ENVS, ids=lambda p: p.name)

@@ -4,6 +4,9 @@
 # measurement is a fresh TF-free process pinned to the device's cores. The job claims every
 # core Snakemake was given, and the `bench_slots` resource (limited to 1 in
 # profiles/default) keeps benchmarks from ever running two at once.
+# On a SLURM cluster (profiles/slurm) benchmark jobs also ask for their node exclusively:
+# `slurm_extra` is read only by the SLURM executor, so local runs are unchanged. Without
+# --cores (cluster runs) they ask for at least the device profile's threads.
 
 
 for _exp, _spec in EXPERIMENTS.items():
@@ -23,11 +26,12 @@ for _exp, _spec in EXPERIMENTS.items():
             f"logs/benchmark/{{device}}/{_exp}.log",
         benchmark:
             f"results/jobstats/benchmark/{{device}}/{_exp}.tsv"
-        threads: all_cores()
+        threads: lambda w: bench_threads(w.device)
         resources:
             bench_slots=1,
             mem_mb=4000,
             runtime=lambda w, exp=_exp: bench_runtime(exp),
+            slurm_extra="--exclusive",
         conda:
             "../../envs/litert.yaml"
         shell:
@@ -44,7 +48,56 @@ rule download_benchmark_model:
         options=as_json(BENCH.get("android", {})),
     log:
         "logs/download/benchmark_model.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=30,
     conda:
         "../../envs/data.yaml"
     shell:
         "python -m mobopt fetch-tool --out {output.binary:q} --options {params.options:q} > {log:q} 2>&1"
+
+
+# The CPU's ceilings for the roofline figure (src/mobopt/peak.py): two GEMM models converted
+# with TensorFlow, measured on each host device like any benchmark.
+
+
+rule peak_models:
+    output:
+        float32="results/peak/fc_float32.tflite",
+        int8="results/peak/fc_int8.tflite",
+    params:
+        out=lambda w, output: os.path.dirname(output.float32),
+    log:
+        "logs/report/peak_models.log",
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=20,
+    conda:
+        "../../envs/tf.yaml"
+    shell:
+        "python -m mobopt peak-models --out {params.out:q} > {log:q} 2>&1"
+
+
+rule cpu_peak:
+    input:
+        float32="results/peak/fc_float32.tflite",
+        int8="results/peak/fc_int8.tflite",
+    output:
+        "results/bench/{device}/cpu_peak.json",
+    wildcard_constraints:
+        device="|".join(HOST_DEVICES) or "none",
+    log:
+        "logs/benchmark/{device}/cpu_peak.log",
+    threads: lambda w: bench_threads(w.device)
+    resources:
+        bench_slots=1,
+        mem_mb=3000,
+        runtime=20,
+        slurm_extra="--exclusive",
+    conda:
+        "../../envs/litert.yaml"
+    shell:
+        "python -m mobopt cpu-peak --float32 {input.float32:q} --int8 {input.int8:q} --device {wildcards.device}"
+        " --out {output:q} > {log:q} 2>&1"

@@ -109,6 +109,11 @@ def all_cores():
         return 1
 
 
+def bench_threads(device):
+    """Every core of this run, and at least what the device profile pins (a phone: 1 host thread drives adb)."""
+    return max(all_cores(), getattr(device_registry.get(device), "threads", 1))
+
+
 def as_json(obj):
     return json.dumps(obj, sort_keys=True)
 
@@ -159,6 +164,15 @@ def weight_files(name):
 def trained(name):
     """Whether the experiment fits its model (a pretrained model used as is has no training curves)."""
     return EXPERIMENTS[name].get("train", {}).get("epochs", 25) > 0
+
+
+#: Defaults of experiments.<name>.resources (the schema sets the same ones).
+CLUSTER_REQUEST = {"gpus": 0, "mem_mb": 8000, "runtime": 24 * 60}
+
+
+def cluster_request(name):
+    """What training asks a cluster scheduler for: memory (MB), wall time (minutes), GPUs."""
+    return {**CLUSTER_REQUEST, **EXPERIMENTS[name].get("resources", {})}
 
 
 def eval_splits(name):

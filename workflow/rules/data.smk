@@ -17,6 +17,10 @@ for _ds in USED_DATASETS:
             options=as_json(config["datasets"][_ds]),
         log:
             f"logs/download/{_ds}.log",
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=240,
         conda:
             "../../envs/data.yaml"
         shell:
@@ -63,6 +67,10 @@ rule download_weights:
         out=lambda w, output: os.path.dirname(output.weights),
     log:
         "logs/download/weights/{weights_file}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=60,
     conda:
         "../../envs/data.yaml"
     shell:

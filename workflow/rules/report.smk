@@ -1,5 +1,6 @@
 # Stage 6: tables, figures and the report's landing page, built only from result files (every
 # number traceable to a JSON). Categories are numbered so the report lists them in this order.
+# Local rules: seconds of work, which on a cluster would wait longer in the queue than they run.
 
 
 rule table2:
@@ -15,6 +16,11 @@ rule table2:
         entries=as_json(bench_entries()),
     log:
         "logs/report/table2.log",
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
     conda:
         "../../envs/report.yaml"
     shell:
@@ -35,6 +41,11 @@ rule paper_table2:
         tex="reports/tables/table2_paper.tex",
     log:
         "logs/report/table2_paper.log",
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
     conda:
         "../../envs/report.yaml"
     shell:
@@ -58,6 +69,11 @@ rule paper_vs_reproduced:
         entries=as_json(bench_entries()),
     log:
         "logs/report/paper_vs_reproduced.log",
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
     conda:
         "../../envs/report.yaml"
     shell:
@@ -79,6 +95,11 @@ rule op_profile_table:
         entries=as_json(bench_entries()),
     log:
         "logs/report/op_profile.log",
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
     conda:
         "../../envs/report.yaml"
     shell:
@@ -99,6 +120,11 @@ rule table1:
         entries=as_json(model_entries()),
     log:
         "logs/report/table1.log",
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
     conda:
         "../../envs/report.yaml"
     shell:
@@ -120,6 +146,11 @@ rule accuracy_table:
         entries=as_json(eval_entries(EVAL_SPLITS)),
     log:
         "logs/report/accuracy.log",
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
     conda:
         "../../envs/report.yaml"
     shell:
@@ -142,6 +173,11 @@ rule training_curves:
         title=lambda w: label(w.experiment),
     log:
         "logs/report/training_curves_{experiment}.log",
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
     conda:
         "../../envs/report.yaml"
     shell:
@@ -167,6 +203,11 @@ rule evaluation_figure:
         entries=as_json(eval_entries()),
     log:
         "logs/report/fig{n}_{metric}.log",
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
     conda:
         "../../envs/report.yaml"
     shell:
@@ -189,6 +230,11 @@ rule latency_figure:
         entries=lambda w: as_json(bench_entries([w.device])),
     log:
         "logs/report/latency_{device}.log",
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
     conda:
         "../../envs/report.yaml"
     shell:
@@ -211,6 +257,11 @@ rule pareto_figure:
         entries=lambda w: as_json(bench_entries([w.device])),
     log:
         "logs/report/pareto_{device}.log",
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
     conda:
         "../../envs/report.yaml"
     shell:
@@ -233,51 +284,16 @@ rule size_figure:
         entries=as_json(bench_entries(DEVICES[:1])),
     log:
         "logs/report/size.log",
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
     conda:
         "../../envs/report.yaml"
     shell:
         "python -m mobopt plot size --entries {params.entries:q} --png {output.png:q} --svg {output.svg:q}"
         " > {log:q} 2>&1"
-
-
-rule peak_models:
-    output:
-        float32="results/peak/fc_float32.tflite",
-        int8="results/peak/fc_int8.tflite",
-    params:
-        out=lambda w, output: os.path.dirname(output.float32),
-    log:
-        "logs/report/peak_models.log",
-    threads: 1
-    resources:
-        mem_mb=3000,
-        runtime=20,
-    conda:
-        "../../envs/tf.yaml"
-    shell:
-        "python -m mobopt peak-models --out {params.out:q} > {log:q} 2>&1"
-
-
-rule cpu_peak:
-    input:
-        float32="results/peak/fc_float32.tflite",
-        int8="results/peak/fc_int8.tflite",
-    output:
-        "results/bench/{device}/cpu_peak.json",
-    wildcard_constraints:
-        device="|".join(HOST_DEVICES) or "none",
-    log:
-        "logs/benchmark/{device}/cpu_peak.log",
-    threads: all_cores()
-    resources:
-        bench_slots=1,
-        mem_mb=3000,
-        runtime=20,
-    conda:
-        "../../envs/litert.yaml"
-    shell:
-        "python -m mobopt cpu-peak --float32 {input.float32:q} --int8 {input.int8:q} --device {wildcards.device}"
-        " --out {output:q} > {log:q} 2>&1"
 
 
 rule roofline_figure:
@@ -296,6 +312,11 @@ rule roofline_figure:
         entries=lambda w: as_json(bench_entries([w.device])),
     log:
         "logs/report/roofline_{device}.log",
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
     conda:
         "../../envs/report.yaml"
     shell:
@@ -319,6 +340,11 @@ rule summary:
         config=as_json(config),
     log:
         "logs/report/summary.log",
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
     conda:
         "../../envs/report.yaml"
     shell:

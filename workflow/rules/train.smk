@@ -1,6 +1,8 @@
 # Stage 2: training. Seeded, deterministic (op determinism, pinned threads) and resumable
 # (a checkpoint after every epoch in results/models/<experiment>/.checkpoint). Pretrained
 # models load weights fetched by download_weights; with `epochs: 0` they are kept as they are.
+# Memory, wall time and GPUs come from experiments.<name>.resources: a cluster request only,
+# so changing it never retrains.
 
 
 rule train:
@@ -23,8 +25,9 @@ rule train:
         "results/jobstats/train/{experiment}.tsv"
     threads: lambda w: EXPERIMENTS[w.experiment].get("train", {}).get("threads", 2)
     resources:
-        mem_mb=8000,
-        runtime=24 * 60,
+        mem_mb=lambda w: cluster_request(w.experiment)["mem_mb"],
+        runtime=lambda w: cluster_request(w.experiment)["runtime"],
+        gpu=lambda w: cluster_request(w.experiment)["gpus"],
     conda:
         "../../envs/tf.yaml"
     shell:
