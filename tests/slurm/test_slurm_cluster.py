@@ -39,15 +39,22 @@ USER_PROFILE = REPO / "profiles/slurm"
 RUN_TIMEOUT = 1200
 #: Seconds within which a failing job must have ended Snakemake.
 FAIL_TIMEOUT = 240
-#: Rules that run as cluster jobs in the demo, with their job counts (benchmark jobs are counted
-#: apart: "benchmark*"); the rest are local rules.
-CLUSTER_JOBS = {"prepare_mnist": 1, "train": 1, "convert": 2, "evaluate_keras": 1, "evaluate_tflite": 2}
-LOCAL_RULES = {"download_mnist", "table1", "table2", "accuracy_table", "training_curves", "evaluation_figure"}
+#: Rules that run as cluster jobs in the demo, with their job counts (benchmark jobs, which measure
+#: and must have their node to themselves, are counted apart); the rest are local rules.
+CLUSTER_JOBS = {"prepare_mnist": 1, "train": 1, "convert": 2, "evaluate_keras": 1, "evaluate_tflite": 2, "peak_models": 1}
+LOCAL_RULES = {"download_mnist", "table1", "table2", "accuracy_table", "training_curves", "evaluation_figure",
+               "paper_table2", "paper_vs_reproduced", "op_profile_table", "latency_figure", "pareto_figure",
+               "size_figure", "roofline_figure", "summary"}
+
+
+def measures(rule: str) -> bool:
+    """Rules whose jobs are measurements: the per-experiment benchmarks and the CPU's peak."""
+    return rule.startswith("benchmark") or rule == "cpu_peak"
 #: What the config asks for the training job (experiments.<name>.resources).
 TRAIN_REQUEST = {"runtime": 30, "mem_mb": 3000, "gpus": 0}
 FINAL = ["reports/tables/table1.csv", "reports/tables/table2.csv", "reports/tables/accuracy.csv",
          "reports/figures/training_curves_vit_mnist.png", "reports/figures/fig2_accuracy.png",
-         "reports/figures/fig3_loss.png"]
+         "reports/figures/fig3_loss.png", "reports/figures/roofline_host_1t.png", "reports/summary.html"]
 
 
 class Run:
@@ -134,8 +141,8 @@ def test_every_cluster_rule_ran_as_a_slurm_job_and_local_rules_did_not(demo):
         counts[rule_of(job)] = counts.get(rule_of(job), 0) + 1
         assert job["State"] == "COMPLETED" and job["ExitCode"] == "0:0", job
         assert job["Account"] == "mobopt" and job["Partition"] == "ci", job
-    assert {rule: n for rule, n in counts.items() if not rule.startswith("benchmark")} == CLUSTER_JOBS
-    assert any(rule.startswith("benchmark") for rule in counts)
+    assert {rule: n for rule, n in counts.items() if not measures(rule)} == CLUSTER_JOBS
+    assert {rule for rule in counts if measures(rule)} == {"benchmark_vit_mnist", "cpu_peak"}
     assert not LOCAL_RULES & set(counts)
     train = next(j for j in jobs if rule_of(j) == "train")
     assert (int(train["TimelimitRaw"]), train["ReqMem"]) == (TRAIN_REQUEST["runtime"], f"{TRAIN_REQUEST['mem_mb']}M")
@@ -166,7 +173,7 @@ def test_a_benchmark_has_its_node_to_itself(demo):
     span = {j["JobIDRaw"]: (datetime.fromisoformat(j["Start"]), datetime.fromisoformat(j["End"])) for j in jobs}
     node_cpus = int(subprocess.run(["sinfo", "-h", "-N", "-o", "%c"], capture_output=True, text=True, timeout=60,
                                    check=True).stdout.split()[0])
-    benches = [j for j in jobs if rule_of(j).startswith("benchmark")]
+    benches = [j for j in jobs if measures(rule_of(j))]
     assert benches
     for bench in benches:
         assert int(bench["AllocCPUS"]) == node_cpus, "--exclusive should allocate the whole node"

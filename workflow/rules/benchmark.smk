@@ -30,7 +30,7 @@ for _exp, _spec in EXPERIMENTS.items():
         resources:
             bench_slots=1,
             mem_mb=4000,
-            runtime=lambda w, exp=_exp: bench_runtime(exp),
+            runtime=bench_runtime(),
             slurm_extra="--exclusive",
         conda:
             "../../envs/litert.yaml"
