@@ -254,13 +254,18 @@ def _all_tensors(model_bytes: bytes, images: np.ndarray, names: list[str]) -> li
 def sensitivity(builder: Builder, images: np.ndarray, norm: str = "nuclear") -> list[dict[str, Any]]:
     """Per layer: relative norm of the difference of its output features and attention maps, layer quantized alone."""
     matrix_norm(np.zeros((1, 1)), norm)  # validate the name early
-    rows = []
-    for position, layer in enumerate(builder.layer_order):
+    targets = {}
+    for layer in builder.layer_order:
         ops = builder.layer_ops(layer)
         feature = ops[-1]["outputs"][0]  # the layer's output: its last quantizable op in execution order
         maps = [op["outputs"][0] for op in ops if op["op"] == "SOFTMAX" and op is not ops[-1]]
+        targets[layer] = (ops, feature, maps)
+    # the float model once, every tensor any layer needs
+    ref = _all_tensors(builder.float_bytes, images, sorted({n for _, f, m in targets.values() for n in (f, *m)}))
+    rows = []
+    for position, layer in enumerate(builder.layer_order):
+        ops, feature, maps = targets[layer]
         t0 = time.perf_counter()
-        ref = _all_tensors(builder.float_bytes, images, [feature, *maps])
         quant = _all_tensors(builder.build(set(), only={layer}), images, [feature, *maps])
         feat_err = float(np.mean([relative_error(r[feature], q[feature], norm) for r, q in zip(ref, quant, strict=True)]))
         attn_err = float(np.mean([relative_error(r[m], q[m], norm, attention=True)

@@ -43,7 +43,7 @@ from mobopt.datasets import load_meta, load_split
 log = logging.getLogger(__name__)
 
 PRUNING_DEFAULTS: dict[str, Any] = {
-    "enabled": True, "sparsity": 0.5, "epochs": 2, "batch_size": 64, "learning_rate": 5e-4,
+    "enabled": True, "sparsity": 0.3, "epochs": 2, "batch_size": 64, "learning_rate": 5e-4,
     "weight_decay": 0.0, "min_weights": 1024, "schedule_fraction": 0.7, "frequency": 10, "threads": 2,
 }
 
@@ -52,7 +52,10 @@ def prunable_kernels(model, min_weights: int = 0) -> list:
     """Kernels worth pruning: variables named ``kernel``/``depthwise_kernel`` with >= ``min_weights`` entries.
 
     Biases, normalisation parameters, embeddings and tiny kernels are kept:
-    they are few weights and pruning them costs accuracy for nothing.
+    they are few weights and pruning them costs accuracy for nothing.  Only
+    trainable kernels: a frozen layer (the early MobileNetV2 backbone layers
+    of a transfer-learning run) could not recover from pruning, and its
+    constraint would never be applied.
     """
     out = []
     for v in model.trainable_variables:
