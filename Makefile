@@ -41,6 +41,7 @@ measure: setup
 	$(BIN)/python benchmarks/workflow_time.py
 	$(BIN)/python benchmarks/train_throughput.py
 	$(BIN)/python benchmarks/bench_repeatability.py
+	$(BIN)/python benchmarks/graph_opt_targets.py
 
 clean:
 	rm -rf results reports logs .snakemake data/demo

@@ -43,7 +43,7 @@ from mobopt.datasets import load_meta, load_split
 log = logging.getLogger(__name__)
 
 PRUNING_DEFAULTS: dict[str, Any] = {
-    "enabled": True, "sparsity": 0.3, "epochs": 2, "batch_size": 64, "learning_rate": 5e-4,
+    "enabled": True, "sparsity": 0.3, "epochs": 2, "batch_size": 64, "learning_rate": 1e-5,
     "weight_decay": 0.0, "min_weights": 1024, "schedule_fraction": 0.7, "frequency": 10, "threads": 2,
 }
 
