@@ -85,12 +85,15 @@ def sensitivity_bars(sensitivity_json: str | Path, selection_json: str | Path, t
     df["kept"] = ["higher precision" if layer in chosen else "int8" for layer in df["layer"]]
     fig, ax = plt.subplots(figsize=(max(6, 0.28 * len(df) + 2), 4.2))
     colors = sns.color_palette("colorblind")
-    ax.bar(df["layer"], df["feature_error"], color=[colors[1] if k != "int8" else colors[0] for k in df["kept"]],
-           label="output features")
-    ax.bar(df["layer"], df["attention_error"], bottom=df["feature_error"], color=colors[2], label="attention maps")
+    from matplotlib.patches import Patch
+
+    ax.bar(df["layer"], df["feature_error"], color=[colors[1] if k != "int8" else colors[0] for k in df["kept"]])
+    ax.bar(df["layer"], df["attention_error"], bottom=df["feature_error"], color=colors[2])
     ax.set_ylabel(f"relative {sens['norm']} norm of the error")
-    ax.set_xlabel("layer (graph order); orange: kept in higher precision")
-    ax.set_title(f"{title}: quantization sensitivity per layer (k={sel['chosen']['k']} kept)")
+    ax.set_xlabel("layer (graph order)")
+    ax.set_title(f"{title}: quantization sensitivity per layer ({sel['chosen']['k']} kept in higher precision)")
     ax.tick_params(axis="x", rotation=90, labelsize=7)
-    ax.legend()
+    ax.legend(handles=[Patch(color=colors[0], label="output features, layer int8"),
+                       Patch(color=colors[1], label="output features, layer kept in higher precision"),
+                       Patch(color=colors[2], label="attention maps")], fontsize=8)
     save(fig, png, svg)
