@@ -52,6 +52,7 @@ measure: setup
 	$(BIN)/python benchmarks/bench_protocol.py
 	$(BIN)/python benchmarks/prepare_throughput.py --images 10000 87000
 	$(BIN)/python benchmarks/mobilenet_train_throughput.py
+	$(BIN)/python benchmarks/graph_opt_targets.py
 
 clean:
 	rm -rf results reports logs .snakemake data/demo

@@ -1,5 +1,8 @@
 """End to end through Snakemake, offline: all three of the paper's experiments in tiny form.
 
+The ViT also gets the graph-optimized variant (prune, sensitivity, selection with benchmarks)
+and int16x8, which the converter refuses for it: the run must record that and go on.
+
 The demo's ViT on digits (IDX files over HTTP on 127.0.0.1), MobileNetV2 on a
 stand-in ASL Alphabet zip fetched by a stand-in ``kaggle`` executable, and the
 pretrained MobileNetV2 scored on a stand-in Imagenette .tgz, with weight files
@@ -22,12 +25,17 @@ pytestmark = pytest.mark.slow
 FINAL = ["reports/tables/table2.csv", "reports/tables/table2.md", "reports/tables/table1.csv", "reports/tables/accuracy.csv",
          "reports/figures/training_curves_vit_mnist.png",
          "reports/figures/training_curves_vit_mnist.svg", "reports/figures/fig2_accuracy.png",
-         "reports/figures/fig2_accuracy.svg", "reports/figures/fig3_loss.png", "reports/figures/fig3_loss.svg"]
+         "reports/figures/fig2_accuracy.svg", "reports/figures/fig3_loss.png", "reports/figures/fig3_loss.svg",
+         "reports/tables/variants.csv", "reports/tables/variants.md", "reports/figures/sensitivity_vit_mnist.png",
+         "reports/figures/sensitivity_vit_mnist.svg"]
 
 
 EXPERIMENTS = ("vit_mnist", "mobilenetv2_imagenet", "mobilenetv2_asl")
 #: Rules that read every benchmark result: they rerun whenever one experiment's results change.
 REPORT_RULES = ("paper_vs_reproduced", "latency_figure", "pareto_figure", "roofline_figure", "summary")
+#: Variants per experiment in the tiny run (int16x8 is refused by the converter for the ViT).
+VIT_VARIANTS = ("float32", "int8", "int16x8", "graph_opt_int8")
+VARIANTS = {"vit_mnist": VIT_VARIANTS, "mobilenetv2_imagenet": ("float32", "int8"), "mobilenetv2_asl": ("float32", "int8")}
 #: Kaggle credentials for the stand-in CLI (the real client is never run).
 KAGGLE_ENV = {"KAGGLE_USERNAME": "someone", "KAGGLE_KEY": "test-key-never-logged-0123"}
 
@@ -91,6 +99,9 @@ def workflow_run(tmp_path_factory, digits_idx):
         "model": {**mobilenet, "include_top": False},
         "train": {"epochs": 2, "frozen_epochs": 1, "fine_tune_from": 100, "batch_size": 16, "threads": 2}}
     cfg["convert"] = {"representative_samples": 50}
+    cfg["experiments"]["vit_mnist"]["variants"] = list(VIT_VARIANTS)
+    # the budget is wide here: this run tests the plumbing, tests/test_graph_opt.py the budget itself
+    cfg["graph_opt"]["mixed_precision"].update(accuracy_budget_pp=5.0, candidates=[2], samples=8)
     (work / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     first = snakemake(work, "--cores", "2")
     second = snakemake(work, "--cores", "2", "-n")
@@ -110,7 +121,7 @@ def test_first_run_builds_everything(workflow_run):
         "prepare_imagenet_subset", "download_weights", "train", "convert", "evaluate_keras", "evaluate_tflite",
         *(f"benchmark_{e}" for e in EXPERIMENTS), "table1", "table2", "accuracy_table", "op_profile_table",
         "training_curves", "evaluation_figure", *REPORT_RULES, "peak_models", "cpu_peak", "size_figure", "paper_table2",
-        "all"}
+        "prune", "sensitivity", "select_precision", "sensitivity_figure", "variants_table", "all"}
     # the pretrained ImageNet model is not trained, so it has no training curves
     assert not (work / "reports/figures/training_curves_mobilenetv2_imagenet.png").exists()
     assert (work / "reports/figures/training_curves_mobilenetv2_asl.png").stat().st_size > 0
@@ -119,8 +130,11 @@ def test_first_run_builds_everything(workflow_run):
 def test_table2_rows_come_from_the_results(workflow_run):
     work = workflow_run[0]
     table = pd.read_csv(work / "reports/tables/table2.csv")
-    assert table[["experiment", "variant"]].values.tolist() == [[e, v] for e in EXPERIMENTS for v in ("float32", "int8")]
-    for _, row in table.iterrows():
+    assert table[["experiment", "variant"]].values.tolist() == [[e, v] for e in EXPERIMENTS for v in VARIANTS[e]]
+    refused = table[table.variant == "int16x8"].iloc[0]
+    assert refused["size"] == "not supported" and refused["status"] == "not supported"
+    assert "NEG" in refused["flags"] and pd.isna(refused["p95_ms"])
+    for _, row in table[table.variant != "int16x8"].iterrows():
         bench = json.loads((work / f"results/bench/host_1t/{row.experiment}/{row.variant}.json").read_text())
         ev = json.loads((work / f"results/eval/{row.experiment}/test/{row.variant}.json").read_text())
         assert row.p95_ms == pytest.approx(bench["p95_ms"]) and row.accuracy == pytest.approx(ev["accuracy"])
@@ -140,13 +154,18 @@ def test_benchmarks_never_overlap(workflow_run):
     jobs: dict[str, list[float]] = {}
     for path in (work / "results/bench").rglob("*.json"):
         b = json.loads(path.read_text())
-        if "experiment" not in b:  # cpu_peak.json
+        if "experiment" not in b or b.get("status") != "ok":  # cpu_peak.json; a variant not supported
             continue
         for rep in b["repeats"]:
             span = jobs.setdefault(b["experiment"], [rep["started_unix"], rep["finished_unix"]])
             span[0], span[1] = min(span[0], rep["started_unix"]), max(span[1], rep["finished_unix"])
     spans = sorted(jobs.values())
     assert len(spans) == 3
+    # the precision selection benchmarks its candidates (interleaved, in one protocol run) in the same exclusive slot
+    selection = json.loads((work / "results/graph_opt/vit_mnist/selection.json").read_text())
+    candidates = [(c["started_unix"], c["finished_unix"]) for c in selection["candidates"]]
+    assert len(candidates) == 3
+    spans = sorted([*spans, [min(c[0] for c in candidates), max(c[1] for c in candidates)]])
     for first, second in zip(spans, spans[1:], strict=False):
         assert first[1] <= second[0], "two benchmark jobs ran at the same time"
 
@@ -168,7 +187,9 @@ def test_every_rule_wrote_a_log(workflow_run):
     work = workflow_run[0]
     logs = {p.relative_to(work / "logs").as_posix() for p in (work / "logs").rglob("*.log")}
     assert {"download/mnist.log", "prepare/mnist.log", "train/vit_mnist.log", "convert/vit_mnist/int8.log",
-            "benchmark/host_1t/vit_mnist.log", "report/table2.log", "report/op_profile.log"} <= logs
+            "benchmark/host_1t/vit_mnist.log", "report/table2.log", "report/op_profile.log",
+            "graph_opt/vit_mnist/prune.log", "graph_opt/vit_mnist/sensitivity.log",
+            "graph_opt/vit_mnist/select_precision.log"} <= logs
 
 
 def test_second_run_does_nothing(workflow_run):
@@ -186,7 +207,8 @@ def test_forcerun_convert_reruns_only_what_depends_on_it(workflow_run):
     proc = snakemake(work, "--cores", "2", "--forcerun", "results/tflite/vit_mnist/int8.tflite")
     assert proc.returncode == 0, proc.stderr[-5000:]
     assert jobs_run(proc.stderr) == {"convert", "evaluate_tflite", "benchmark_vit_mnist", "table2", "accuracy_table",
-                                     "op_profile_table", "evaluation_figure", "size_figure", *REPORT_RULES, "all"}
+                                     "op_profile_table", "evaluation_figure", "size_figure", "variants_table", *REPORT_RULES,
+                                     "all"}
     assert before == {p: (work / p).stat().st_mtime_ns for p in upstream}
 
 
@@ -194,7 +216,8 @@ def test_html_report_bundles_figures_and_table(report_html):
     html = report_html.read_text()
     for name in ("table2.csv", "table1.csv", "table2_paper.csv", "paper_vs_reproduced.csv", "op_profile.csv",
                  "summary.html", "training_curves_vit_mnist.png", "fig2_accuracy.png", "fig3_loss.png",
-                 "latency_host_1t.png", "pareto_host_1t.png", "roofline_host_1t.png", "size.png"):
+                 "latency_host_1t.png", "pareto_host_1t.png", "roofline_host_1t.png", "size.png", "variants.csv",
+                 "sensitivity_vit_mnist.png", "sensitivity.csv", "candidates.csv"):
         assert name in html, name
     assert "Training curves (paper Fig. 1 for the ViT" in html  # a caption from workflow/report/
     assert "Start with Results" in html  # the landing page, workflow/report/workflow.rst
@@ -231,8 +254,11 @@ def test_every_table_regenerates_from_the_result_jsons(workflow_run):
 def test_paper_vs_reproduced_has_a_verdict_for_every_optimized_variant(workflow_run):
     work = workflow_run[0]
     df = pd.read_csv(work / "reports/tables/paper_vs_reproduced.csv")
-    assert set(df.variant) == {"int8"} and set(df.metric) == {"size", "p50", "p95", "load", "accuracy"}
-    assert len(df) == 3 * 5
+    # every optimized variant that was made (int16x8 is refused for the ViT: no row)
+    assert set(df.variant) == {"int8", "graph_opt_int8"} and set(df.metric) == {"size", "p50", "p95", "load", "accuracy"}
+    assert len(df) == 4 * 5
+    graph_opt_p95 = df[(df.variant == "graph_opt_int8") & (df.metric == "p95")].iloc[0]
+    assert graph_opt_p95.paper_change == pytest.approx(9 / 16 - 1)  # the paper's -44 %
     assert set(df.verdict) <= {"reproduced", "reversed", "not reproduced", "no paper figure", "not measured"}
     vit_size = df[(df.experiment == "vit_mnist") & (df.metric == "size")].iloc[0]
     assert vit_size.paper_change == pytest.approx(0.899 / 3.5 - 1)
@@ -271,6 +297,27 @@ def test_downloads_are_recorded_and_the_kaggle_key_is_never_written(workflow_run
         for path in (work / folder).rglob("*"):
             if path.is_file() and path.suffix in {".log", ".json", ".csv", ".md", ".txt", ".tsv"}:
                 assert key not in path.read_text(errors="replace"), path
+
+
+def test_graph_optimized_variant_is_recorded_end_to_end(workflow_run):
+    work = workflow_run[0]
+    info = json.loads((work / "results/tflite/vit_mnist/graph_opt_int8.json").read_text())
+    selection = json.loads((work / "results/graph_opt/vit_mnist/selection.json").read_text())
+    pruning = json.loads((work / "results/models/vit_mnist/pruning.json").read_text())
+    go = info["graph_opt"]
+    assert [h["layer"] for h in go["higher_precision_layers"]] == selection["chosen"]["higher_precision"]
+    assert all("sensitivity rank" in h["why"] for h in go["higher_precision_layers"])
+    assert go["identical_to_measured_candidate"] is True  # the same bytes the selection measured
+    assert pruning["measured"]["sparsity"] == pytest.approx(0.3, abs=1e-3)
+    assert info["weight_sparsity"]["sparsity"] >= 0.25  # the zeros survive into the int8 file
+    assert all(check["ok"] for check in info["fusion"]["checks"].values())
+    assert "order_changed" in go["reorder"] or go["reorder"]["applied"] is False
+    variants = pd.read_csv(work / "reports/tables/variants.csv")
+    row = variants[(variants.experiment == "vit_mnist") & (variants.variant == "graph_opt_int8")].iloc[0]
+    assert row.size_bytes == info["size_bytes"] and row.size_vs_float32 < 0.6
+    assert "not supported" in variants[variants.variant == "int16x8"].iloc[0]["note"]
+    refused = json.loads((work / "results/eval/vit_mnist/test/int16x8.json").read_text())
+    assert refused["supported"] is False and "accuracy" not in refused
 
 
 CHROMIUM = "/usr/bin/chromium"

@@ -53,10 +53,26 @@ def cmd_train(a):
 def cmd_convert(a):
     from mobopt.convert import convert
 
-    convert(a.model, a.data, a.variant, a.out, a.info, a.options, a.seed)
+    convert(a.model, a.data, a.variant, a.out, a.info, a.options, a.seed, graph_opt=a.graph_opt)
+
+
+def _not_supported(model: str, out: str, **facts) -> bool:
+    """A variant the converter could not make: write a result that says so, with no numbers."""
+    from mobopt import litert, provenance
+    from mobopt.atomic import write_json
+
+    record = litert.unsupported(model)
+    if record is None:
+        return False
+    write_json(out, {"model": model, "variant": record.get("variant"), "supported": False, "reason": record.get("reason"),
+                     **facts, "provenance": provenance.collect()})
+    logging.getLogger("mobopt").warning("%s: not supported (%s); wrote %s without numbers", model, record.get("reason"), out)
+    return True
 
 
 def cmd_evaluate(a):
+    if _not_supported(a.model, a.out, split=a.split):
+        return
     from mobopt.evaluate import evaluate
 
     evaluate(a.model, a.data, a.out, split=a.split)
@@ -100,6 +116,36 @@ def cmd_fetch_tool(a):
     from mobopt.tools import fetch_benchmark_model
 
     fetch_benchmark_model(a.options, a.out)
+
+
+def cmd_prune(a):
+    from mobopt.pruning import prune
+
+    prune(a.model, a.data, a.out, a.info, a.options, a.seed)
+
+
+def cmd_sensitivity(a):
+    from mobopt.graphopt import run_sensitivity
+
+    run_sensitivity(a.model, a.data, a.out_json, a.out_csv, a.out_float, a.options, a.seed)
+
+
+def cmd_select_precision(a):
+    from mobopt.graphopt import run_selection
+
+    run_selection(a.float, a.sensitivity, a.reference, a.data, a.out_json, a.out_csv, a.options, a.seed)
+
+
+def cmd_plot_sensitivity(a):
+    from mobopt.plots import sensitivity_bars
+
+    sensitivity_bars(a.sensitivity, a.selection, a.title, a.png, a.svg)
+
+
+def cmd_graph_opt_table(a):
+    from mobopt.tables import write_variants
+
+    write_variants(a.entries, a.out_csv, a.out_md)
 
 
 def cmd_table2(a):
@@ -234,6 +280,48 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--info", required=True)
     s.add_argument("--options", type=_json, default={})
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--graph-opt", type=_json, default=None,
+                   help="graph_opt_int8 only: JSON with the paths float, sensitivity, selection, pruning and the options")
+
+    s = add("prune", cmd_prune, "magnitude-prune a Keras model with a short fine-tune (graph-optimization step a)")
+    s.add_argument("--model", required=True)
+    s.add_argument("--data", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--info", required=True)
+    s.add_argument("--options", type=_json, default={}, help="graph_opt.pruning options")
+    s.add_argument("--seed", type=int, default=0)
+
+    s = add("sensitivity", cmd_sensitivity, "per-layer quantization sensitivity (graph-optimization step c)")
+    s.add_argument("--model", required=True)
+    s.add_argument("--data", required=True)
+    s.add_argument("--out-json", required=True)
+    s.add_argument("--out-csv", required=True)
+    s.add_argument("--out-float", required=True, help="the float .tflite the analysis ran on")
+    s.add_argument("--options", type=_json, default={}, help="graph_opt options")
+    s.add_argument("--seed", type=int, default=0)
+
+    s = add("select-precision", cmd_select_precision,
+            "choose the higher-precision layers: accuracy budget, then lowest measured latency")
+    s.add_argument("--float", required=True)
+    s.add_argument("--sensitivity", required=True)
+    s.add_argument("--reference", required=True, help="the float32 .tflite the accuracy budget is measured against")
+    s.add_argument("--data", required=True)
+    s.add_argument("--out-json", required=True)
+    s.add_argument("--out-csv", required=True)
+    s.add_argument("--options", type=_json, default={}, help="graph_opt options")
+    s.add_argument("--seed", type=int, default=0)
+
+    s = add("plot-sensitivity", cmd_plot_sensitivity, "per-layer sensitivity figure, chosen layers marked")
+    s.add_argument("--sensitivity", required=True)
+    s.add_argument("--selection", required=True)
+    s.add_argument("--title", required=True)
+    s.add_argument("--png", required=True)
+    s.add_argument("--svg", required=True)
+
+    s = add("graph-opt-table", cmd_graph_opt_table, "per-variant table: size, accuracy, latency, ops, precision, sparsity")
+    s.add_argument("--entries", type=_json, required=True)
+    s.add_argument("--out-csv", required=True)
+    s.add_argument("--out-md", required=True)
 
     s = add("evaluate", cmd_evaluate, "accuracy/loss of a .keras or .tflite model")
     s.add_argument("--model", required=True)

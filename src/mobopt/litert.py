@@ -36,6 +36,18 @@ def interpreter(model: str | os.PathLike | bytes, *, threads: int = 1, delegates
     return it
 
 
+def unsupported(model: str | os.PathLike) -> dict[str, Any] | None:
+    """The conversion record of a variant recorded as unsupported (an empty .tflite beside a JSON saying why)."""
+    import json
+
+    path = Path(model)
+    info = path.with_suffix(".json")
+    if path.suffix != ".tflite" or not path.exists() or path.stat().st_size or not info.exists():
+        return None
+    record = json.loads(info.read_text())
+    return record if record.get("supported") is False else None
+
+
 def _quant(detail: dict[str, Any]) -> dict[str, Any]:
     qp = detail.get("quantization_parameters", {})
     scales = np.asarray(qp.get("scales", []), dtype=float)

@@ -60,8 +60,9 @@ def evaluation_bars(entries: list[dict[str, Any]], metric: str, png: str | Path,
     run from 1e-8 to 1e-6); otherwise bars start at zero so their heights compare honestly.
     """
     style()
-    rows = [{"model": e["label"], "variant": e["variant"], metric: json.loads(Path(e["eval"]).read_text())[metric]}
-            for e in entries]
+    results = [(e, json.loads(Path(e["eval"]).read_text())) for e in entries]
+    # variants recorded as not supported have no numbers: they are absent from the figure, named in the tables
+    rows = [{"model": e["label"], "variant": e["variant"], metric: r[metric]} for e, r in results if metric in r]
     df = pd.DataFrame(rows)
     fig, ax = plt.subplots(figsize=(max(5, 2.2 * df["model"].nunique() + 2), 3.8))
     sns.barplot(data=df, x="model", y=metric, hue="variant", ax=ax)
@@ -114,6 +115,8 @@ def size_bars(entries: list[dict[str, Any]], png: str | Path, svg: str | Path) -
     rows = []
     for e in entries:
         info = json.loads(Path(e["tflite_info"]).read_text())
+        if info.get("supported") is False:  # nothing was made: named in the tables, absent here
+            continue
         rows += [{"model": e["label"], "variant": e["variant"], "kind": "raw", "MB": info["size_bytes"] / 1e6},
                  {"model": e["label"], "variant": e["variant"], "kind": "gzip", "MB": info["size_gzip_bytes"] / 1e6}]
     df = pd.DataFrame(rows).drop_duplicates()
@@ -200,4 +203,28 @@ def roofline(entries: list[dict[str, Any]], peak_json: str | Path, png: str | Pa
         log.warning("roofline: no FLOP count in the variant JSON of %s; rerun their convert jobs", ", ".join(missing))
         ax.text(0.01, 0.99, "not shown (no FLOP count, reconvert): " + ", ".join(missing), transform=ax.transAxes,
                 fontsize=7, va="top", color="firebrick")
+
+
+def sensitivity_bars(sensitivity_json: str | Path, selection_json: str | Path, title: str, png: str | Path,
+                     svg: str | Path) -> None:
+    """Per-layer quantization sensitivity in graph order, stacked features + attention maps, chosen layers marked."""
+    style()
+    sens = json.loads(Path(sensitivity_json).read_text())
+    sel = json.loads(Path(selection_json).read_text())
+    chosen = set(sel["chosen"]["higher_precision"])
+    df = pd.DataFrame(sens["ranking"]).sort_values("position")
+    df["kept"] = ["higher precision" if layer in chosen else "int8" for layer in df["layer"]]
+    fig, ax = plt.subplots(figsize=(max(6, 0.28 * len(df) + 2), 4.2))
+    colors = sns.color_palette("colorblind")
+    from matplotlib.patches import Patch
+
+    ax.bar(df["layer"], df["feature_error"], color=[colors[1] if k != "int8" else colors[0] for k in df["kept"]])
+    ax.bar(df["layer"], df["attention_error"], bottom=df["feature_error"], color=colors[2])
+    ax.set_ylabel(f"relative {sens['norm']} norm of the error")
+    ax.set_xlabel("layer (graph order)")
+    ax.set_title(f"{title}: quantization sensitivity per layer ({sel['chosen']['k']} kept in higher precision)")
+    ax.tick_params(axis="x", rotation=90, labelsize=7)
+    ax.legend(handles=[Patch(color=colors[0], label="output features, layer int8"),
+                       Patch(color=colors[1], label="output features, layer kept in higher precision"),
+                       Patch(color=colors[2], label="attention maps")], fontsize=8)
     save(fig, png, svg)

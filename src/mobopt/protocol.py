@@ -357,10 +357,14 @@ def run(models: dict[str, str | Path], device: str, outputs: dict[str, str | Pat
     paths = {v: Path(p) for v, p in models.items()}
     dev = devices.get(device)
     t0 = time.time()
-    if dev.kind == "host":
-        results = measure_host(paths, device, opts)
-    else:
-        results = measure_android(paths, device, opts, Path(binary) if binary else None)
+    # a variant the converter refused (an empty .tflite recorded as not supported): nothing to measure
+    refused = {v: litert.unsupported(p) for v, p in paths.items()}
+    results = {v: not_supported(v, paths[v], device, record, opts) for v, record in refused.items() if record}
+    measured = {v: p for v, p in paths.items() if not refused[v]}
+    if measured and dev.kind == "host":
+        results.update(measure_host(measured, device, opts))
+    elif measured:
+        results.update(measure_android(measured, device, opts, Path(binary) if binary else None))
     for v, result in results.items():
         result.update(context or {})
         result["protocol_seconds"] = time.time() - t0
@@ -368,6 +372,18 @@ def run(models: dict[str, str | Path], device: str, outputs: dict[str, str | Pat
         if result["status"] == "ok":
             log.info("%s on %s: p50 %.4f ms p95 %.4f ms, load %.2f ms%s", v, device, result["p50_ms"], result["p95_ms"],
                      result["load_ms"] or float("nan"), f"; FLAGS: {'; '.join(result['flags'])}" if result["flags"] else "")
+        elif result["status"] == "not supported":
+            log.warning("%s: not supported (%s); recorded without numbers", v, result["reason"])
         else:
             log.error("%s on %s failed: %s", v, device, result["error"])
-    return results
+    return {v: results[v] for v in models}
+
+
+def not_supported(variant: str, model: Path, device: str, record: dict[str, Any], opts: dict[str, Any]) -> dict[str, Any]:
+    """The result of a variant that was never made: its reason, no numbers."""
+    dev = devices.get(device)
+    return {"model": str(model), "variant": variant, "device": device, "device_kind": dev.kind,
+            "device_description": dev.description, "status": "not supported", "supported": False,
+            "reason": record.get("reason"), "flags": [f"not supported: {record.get('reason')}"], "flagged": True,
+            "protocol": {k: opts[k] for k in PROTOCOL_DEFAULTS},
+            "provenance": provenance.collect(seed=opts["seed"])}

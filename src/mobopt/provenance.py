@@ -19,7 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-PACKAGES = ("tensorflow", "keras", "ai-edge-litert", "numpy", "snakemake", "mobopt")
+PACKAGES = ("tensorflow", "keras", "ai-edge-litert", "ai-edge-quantizer", "numpy", "snakemake", "mobopt")
 
 #: Set by the workflow (common.smk) for every job; read here so the package needs no Snakemake.
 ENV_CONFIG_SHA256 = "MOBOPT_CONFIG_SHA256"

@@ -54,6 +54,11 @@ def table2(entries: list[dict[str, Any]]) -> pd.DataFrame:
     rows = []
     for e in entries:
         bench, info, ev = _load(e["bench"]), _load(e["tflite_info"]), _load(e["eval"])
+        if info.get("supported") is False:  # recorded by conversion: a row with the reason, no numbers
+            rows.append({"experiment": e["experiment"], "model": e["label"], "variant": e["variant"],
+                         "device": e["device"], "status": "not supported", "size": "not supported",
+                         "flags": f"not supported: {info.get('reason')}"})
+            continue
         deleg = bench.get("delegation") or {}
         cc = bench.get("crosscheck") or {}
         p50_lo, p50_hi = _ci(bench, "p50_ci_ms")
@@ -137,6 +142,10 @@ def accuracy(entries: list[dict[str, Any]]) -> pd.DataFrame:
     rows = []
     for e in entries:
         ev = _load(e["eval"])
+        if ev.get("supported") is False:
+            rows.append({"experiment": e["experiment"], "model": e["label"], "variant": e["variant"], "split": e["split"],
+                         "note": "not supported: " + str(ev.get("reason"))})
+            continue
         top5 = next((v for k, v in ev.items() if k.startswith("top") and k.endswith("_accuracy")), None)
         rows.append({"experiment": e["experiment"], "model": e["label"], "variant": e["variant"], "split": e["split"],
                      "samples": ev["samples"], "accuracy": ev["accuracy"], "top5_accuracy": top5, "loss": ev["loss"]})
@@ -276,3 +285,56 @@ def write_paper_vs_reproduced(entries: list[dict[str, Any]], out_csv: str | Path
 
 def write_op_profile(entries: list[dict[str, Any]], out_csv: str | Path, out_md: str | Path) -> pd.DataFrame:
     return _write(op_profile(entries), out_csv, out_md)
+
+
+#: The per-variant table of the graph-optimization study (reports/tables/variants.*).
+VARIANT_COLUMNS = ("model", "variant", "device", "size_bytes", "size_gzip_bytes", "size_vs_float32", "accuracy", "loss",
+                   "p50_ms", "p95_ms", "p95_vs_float32", "ops", "xnnpack_partitions", "higher_precision_layers",
+                   "weight_sparsity", "note")
+
+
+def variants_table(entries: list[dict[str, Any]]) -> pd.DataFrame:
+    """Per (experiment, variant, device): size raw and gzip, accuracy and loss, latency, op count and histogram,
+    layers kept in higher precision, weight sparsity of the file; ratios against the experiment's float32 row."""
+    rows = []
+    for e in entries:
+        bench, info, ev = _load(e["bench"]), _load(e["tflite_info"]), _load(e["eval"])
+        row: dict[str, Any] = {"experiment": e["experiment"], "model": e["label"], "variant": e["variant"],
+                               "device": e["device"]}
+        if info.get("supported") is False:
+            row["note"] = "not supported: " + str(info.get("reason"))
+            rows.append(row)
+            continue
+        go = info.get("graph_opt") or {}
+        higher = [h["layer"] for h in go.get("higher_precision_layers", [])]
+        row.update({
+            "size_bytes": info["size_bytes"], "size_gzip_bytes": info["size_gzip_bytes"], "accuracy": ev["accuracy"],
+            "loss": ev["loss"], "p50_ms": bench.get("p50_ms"), "p95_ms": bench.get("p95_ms"), "ops": info["op_count"],
+            "xnnpack_partitions": info.get("xnnpack_partitions"),
+            "op_histogram": json.dumps(info["op_histogram"], sort_keys=True),
+            "higher_precision_layers": ", ".join(higher) if go else None,
+            "weight_sparsity": (info.get("weight_sparsity") or {}).get("sparsity"),
+            "note": "; ".join(f"{name} {'ok' if c['ok'] else 'NOT ok'}" for name, c in
+                              (info.get("fusion") or {}).get("checks", {}).items()),
+        })
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    for col, ref in (("size_vs_float32", "size_bytes"), ("p95_vs_float32", "p95_ms")):
+        if ref not in df:
+            df[col] = None
+            continue
+        base = {(r.experiment, r.device): getattr(r, ref) for r in df[df.variant == "float32"].itertuples()}
+        df[col] = [getattr(r, ref) / base[(r.experiment, r.device)] if (r.experiment, r.device) in base else None
+                   for r in df.itertuples()]
+    return df
+
+
+def write_variants(entries: list[dict[str, Any]], out_csv: str | Path, out_md: str | Path) -> pd.DataFrame:
+    df = variants_table(entries)
+    shown = df.reindex(columns=list(VARIANT_COLUMNS))
+    return _write(df, out_csv, out_md, shown.to_markdown(index=False, floatfmt=".4g") + "\n")
+
+
+def write_sensitivity_md(sensitivity_csv: str | Path, out_md: str | Path) -> None:
+    df = pd.read_csv(sensitivity_csv)
+    write_text(out_md, df.to_markdown(index=False, floatfmt=".4g") + "\n")

@@ -257,6 +257,45 @@ def model_entries():
     ]
 
 
+def _merge(base, over):
+    out = dict(base)
+    for k, v in (over or {}).items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def graph_opt_options(name):
+    """The graph_opt block, with the experiment's own overrides merged in (schema defaults already set)."""
+    return _merge(config.get("graph_opt", {}), EXPERIMENTS[name].get("graph_opt", {}))
+
+
+def is_graph_opt(variant):
+    return variant_registry.get(variant).graph_opt
+
+
+def convert_inputs(wildcards):
+    """A plain variant converts the trained model; graph_opt_int8 the pruned one plus the step outputs."""
+    base = {"data": experiment_data(wildcards)}
+    if not is_graph_opt(wildcards.variant):
+        return {**base, "model": f"results/models/{wildcards.experiment}/model.keras"}
+    go = f"results/graph_opt/{wildcards.experiment}"
+    return {**base, "model": f"results/models/{wildcards.experiment}/pruned.keras",
+            "pruning": f"results/models/{wildcards.experiment}/pruning.json", "float": f"{go}/pruned_float32.tflite",
+            "sensitivity": f"{go}/sensitivity.json", "selection": f"{go}/selection.json"}
+
+
+def graph_opt_arg(wildcards, input):
+    if not is_graph_opt(wildcards.variant):
+        return ""
+    arg = {k: input[k] for k in ("float", "sensitivity", "selection", "pruning")}
+    arg["options"] = graph_opt_options(wildcards.experiment)
+    return f" --graph-opt {shlex.quote(as_json(arg))}"
+
+
+def graph_opt_experiments():
+    return [name for name, exp in EXPERIMENTS.items() if any(is_graph_opt(v) for v in exp["variants"])]
+
+
 def entry_files(entries, keys):
     return sorted({e[k] for e in entries for k in keys})
 
@@ -270,5 +309,6 @@ def final_outputs():
     figures += [f"reports/figures/size.{ext}" for ext in ("png", "svg")] if DEVICES else []
     tables = [f"reports/tables/{t}.{ext}" for t in ("table1", "table2", "table2_paper", "paper_vs_reproduced")
               for ext in ("csv", "md", "tex")]
-    tables += [f"reports/tables/{t}.{ext}" for t in ("accuracy", "op_profile") for ext in ("csv", "md")]
+    tables += [f"reports/tables/{t}.{ext}" for t in ("accuracy", "op_profile", "variants") for ext in ("csv", "md")]
+    figures += [f"reports/figures/sensitivity_{name}.{ext}" for name in graph_opt_experiments() for ext in ("png", "svg")]
     return [*tables, *figures, *(["reports/summary.html"] if DEVICES else [])]

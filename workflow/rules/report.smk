@@ -350,3 +350,57 @@ rule summary:
     shell:
         "python -m mobopt summary --verdicts {input.verdicts:q} --table2 {input.table2:q} --bench {input.bench:q}"
         " --config {params.config:q} --out {output:q} > {log:q} 2>&1"
+
+
+rule sensitivity_figure:
+    input:
+        sensitivity="results/graph_opt/{experiment}/sensitivity.json",
+        selection="results/graph_opt/{experiment}/selection.json",
+    output:
+        png=report(
+            "reports/figures/sensitivity_{experiment}.png",
+            caption="../report/sensitivity_figure.rst",
+            category="3 Figures",
+            subcategory="Graph optimization",
+        ),
+        svg="reports/figures/sensitivity_{experiment}.svg",
+    params:
+        title=lambda w: label(w.experiment),
+    log:
+        "logs/report/sensitivity_{experiment}.log",
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "python -m mobopt plot-sensitivity --sensitivity {input.sensitivity:q} --selection {input.selection:q}"
+        " --title {params.title:q} --png {output.png:q} --svg {output.svg:q} > {log:q} 2>&1"
+
+
+rule variants_table:
+    input:
+        entry_files(bench_entries(), ("bench", "tflite_info", "eval")),
+    output:
+        csv=report(
+            "reports/tables/variants.csv",
+            caption="../report/variants.rst",
+            category="2 Tables",
+        ),
+        md="reports/tables/variants.md",
+    params:
+        entries=as_json(bench_entries()),
+    log:
+        "logs/report/variants.log",
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "python -m mobopt graph-opt-table --entries {params.entries:q} --out-csv {output.csv:q} --out-md {output.md:q}"
+        " > {log:q} 2>&1"
