@@ -246,6 +246,24 @@ def parser() -> argparse.ArgumentParser:
         s.set_defaults(func=func)
         return s
 
+    def add_table(name, func, help, tex=None, entries=True):
+        """A table command: result entries in, CSV + Markdown (+ LaTeX: ``tex`` "optional" or "required") out."""
+        s = add(name, func, help)
+        if entries:
+            s.add_argument("--entries", type=_json, required=True)
+        s.add_argument("--out-csv", required=True)
+        s.add_argument("--out-md", required=True)
+        if tex:
+            s.add_argument("--out-tex", required=tex == "required", default=None)
+        return s
+
+    def add_figure(name, func, help):
+        """A figure command: PNG (for reading) and SVG (for papers) out."""
+        s = add(name, func, help)
+        s.add_argument("--png", required=True)
+        s.add_argument("--svg", required=True)
+        return s
+
     s = add("download", cmd_download, "fetch a dataset's raw files (checksummed, atomic)")
     s.add_argument("--dataset", required=True)
     s.add_argument("--out", required=True)
@@ -311,17 +329,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--options", type=_json, default={}, help="graph_opt options")
     s.add_argument("--seed", type=int, default=0)
 
-    s = add("plot-sensitivity", cmd_plot_sensitivity, "per-layer sensitivity figure, chosen layers marked")
+    s = add_figure("plot-sensitivity", cmd_plot_sensitivity, "per-layer sensitivity figure, chosen layers marked")
     s.add_argument("--sensitivity", required=True)
     s.add_argument("--selection", required=True)
     s.add_argument("--title", required=True)
-    s.add_argument("--png", required=True)
-    s.add_argument("--svg", required=True)
 
-    s = add("graph-opt-table", cmd_graph_opt_table, "per-variant table: size, accuracy, latency, ops, precision, sparsity")
-    s.add_argument("--entries", type=_json, required=True)
-    s.add_argument("--out-csv", required=True)
-    s.add_argument("--out-md", required=True)
+    s = add_table("graph-opt-table", cmd_graph_opt_table, "per-variant table: size, accuracy, latency, ops, precision, sparsity")
 
     s = add("evaluate", cmd_evaluate, "accuracy/loss of a .keras or .tflite model")
     s.add_argument("--model", required=True)
@@ -355,34 +368,20 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--options", type=_json, default={})
 
-    s = add("table2", cmd_table2, "write Table 2 (CSV, Markdown, LaTeX) from result JSONs")
-    s.add_argument("--entries", type=_json, required=True)
-    s.add_argument("--out-csv", required=True)
-    s.add_argument("--out-md", required=True)
-    s.add_argument("--out-tex", default=None)
+    s = add_table("table2", cmd_table2, "write Table 2 (CSV, Markdown, LaTeX) from result JSONs", tex="optional")
 
-    s = add("paper-table2", cmd_paper_table2, "write the paper's Table 2 as published (from src/mobopt/data/paper.yaml)")
-    s.add_argument("--out-csv", required=True)
-    s.add_argument("--out-md", required=True)
-    s.add_argument("--out-tex", required=True)
+    add_table("paper-table2", cmd_paper_table2, "write the paper's Table 2 as published (from src/mobopt/data/paper.yaml)",
+              tex="required", entries=False)
 
-    s = add("paper-vs", cmd_paper_vs, "write the paper-vs-reproduced table with verdicts")
-    s.add_argument("--entries", type=_json, required=True)
-    s.add_argument("--out-csv", required=True)
-    s.add_argument("--out-md", required=True)
-    s.add_argument("--out-tex", required=True)
+    s = add_table("paper-vs", cmd_paper_vs, "write the paper-vs-reproduced table with verdicts", tex="required")
 
-    s = add("plot", cmd_plot, "latency distributions, size bars or the accuracy-latency Pareto fronts")
+    s = add_figure("plot", cmd_plot, "latency distributions, size bars or the accuracy-latency Pareto fronts")
     s.add_argument("kind", choices=("latency", "size", "pareto"))
     s.add_argument("--entries", type=_json, required=True)
-    s.add_argument("--png", required=True)
-    s.add_argument("--svg", required=True)
 
-    s = add("plot-roofline", cmd_plot_roofline, "achieved GFLOP/s per variant against this CPU's measured peak")
+    s = add_figure("plot-roofline", cmd_plot_roofline, "achieved GFLOP/s per variant against this CPU's measured peak")
     s.add_argument("--entries", type=_json, required=True)
     s.add_argument("--peak", required=True)
-    s.add_argument("--png", required=True)
-    s.add_argument("--svg", required=True)
 
     s = add("peak-models", cmd_peak_models, "convert the GEMM models that measure this CPU's peak (needs TensorFlow)")
     s.add_argument("--out", required=True)
@@ -400,33 +399,19 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--config", type=_json, required=True)
     s.add_argument("--out", required=True)
 
-    s = add("op-table", cmd_op_table, "write the per-op time profile table (CSV and Markdown) from benchmark JSONs")
-    s.add_argument("--entries", type=_json, required=True)
-    s.add_argument("--out-csv", required=True)
-    s.add_argument("--out-md", required=True)
+    s = add_table("op-table", cmd_op_table, "write the per-op time profile table (CSV and Markdown) from benchmark JSONs")
 
-    s = add("table1", cmd_table1, "write Table 1 (models x datasets) from result JSONs")
-    s.add_argument("--entries", type=_json, required=True)
-    s.add_argument("--out-csv", required=True)
-    s.add_argument("--out-md", required=True)
-    s.add_argument("--out-tex", default=None)
+    s = add_table("table1", cmd_table1, "write Table 1 (models x datasets) from result JSONs", tex="optional")
 
-    s = add("accuracy", cmd_accuracy, "write the accuracy table (every model, variant and evaluation split)")
-    s.add_argument("--entries", type=_json, required=True)
-    s.add_argument("--out-csv", required=True)
-    s.add_argument("--out-md", required=True)
+    s = add_table("accuracy", cmd_accuracy, "write the accuracy table (every model, variant and evaluation split)")
 
-    s = add("plot-history", cmd_plot_history, "training curves (paper Figs. 1 and 4)")
+    s = add_figure("plot-history", cmd_plot_history, "training curves (paper Figs. 1 and 4)")
     s.add_argument("--history", required=True)
     s.add_argument("--title", required=True)
-    s.add_argument("--png", required=True)
-    s.add_argument("--svg", required=True)
 
-    s = add("plot-eval", cmd_plot_eval, "accuracy or loss, Keras vs variants (paper Figs. 2-3)")
+    s = add_figure("plot-eval", cmd_plot_eval, "accuracy or loss, Keras vs variants (paper Figs. 2-3)")
     s.add_argument("--entries", type=_json, required=True)
     s.add_argument("--metric", choices=("accuracy", "loss"), required=True)
-    s.add_argument("--png", required=True)
-    s.add_argument("--svg", required=True)
 
     s = add("digits-idx", cmd_digits_idx, "write scikit-learn's digits as MNIST-layout IDX files (offline demo)")
     s.add_argument("out")

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ import numpy as np
 
 from mobopt import MobOptError
 from mobopt.atomic import atomic_path, write_json
-from mobopt.download import RemoteFile, download, verify
+from mobopt.download import RemoteFile, copy_verified, download, verify
 from mobopt.idx import read_idx, write_idx
 
 if TYPE_CHECKING:
@@ -122,9 +121,7 @@ def fetch_file(remote: RemoteFile, options: dict[str, Any], out_dir: Path, *, ka
             src = src / remote.name
         if not src.is_file():
             raise MobOptError(f"{src}: not found; `source: path` expects {remote.name} (or the folder holding it)")
-        with atomic_path(dest) as tmp:
-            shutil.copyfile(src, tmp)
-            digest = verify(tmp, remote, label=str(src))
+        digest = copy_verified(src, dest, remote)
         origin = str(src)
     elif source == "kaggle" and kaggle_slug:
         from mobopt import kaggle

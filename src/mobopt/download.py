@@ -77,6 +77,21 @@ def verify(path: str | os.PathLike, expected: RemoteFile, *, label: str | None =
     return digest
 
 
+def copy_verified(src: str | os.PathLike, dest: str | os.PathLike, expected: RemoteFile) -> str:
+    """Copy a local file (``source: path``: a manual download, a shared cache) to ``dest``, checked like a download.
+
+    ``dest`` appears only once the copy matches ``expected``'s size and sha256;
+    returns the computed sha256.
+    """
+    import shutil
+
+    from mobopt.atomic import atomic_path
+
+    with atomic_path(dest) as tmp:
+        shutil.copyfile(src, tmp)
+        return verify(tmp, expected, label=str(src))
+
+
 class _Transient(Exception):
     """A failure worth retrying on the same mirror."""
 

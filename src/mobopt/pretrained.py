@@ -12,14 +12,13 @@ computed hash recorded in provenance when none is pinned.
 from __future__ import annotations
 
 import logging
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from mobopt import MobOptError
-from mobopt.atomic import atomic_path, write_json
-from mobopt.download import RemoteFile, download, verify
+from mobopt.atomic import write_json
+from mobopt.download import RemoteFile, copy_verified, download
 
 log = logging.getLogger(__name__)
 
@@ -90,9 +89,7 @@ def fetch(name: str, options: dict[str, Any], out_dir: str | Path) -> dict[str, 
         src = Path(options["path"]).expanduser() / name
         if not src.is_file():
             raise MobOptError(f"{src}: not found; `pretrained.source: path` expects {name} in {src.parent}")
-        with atomic_path(dest) as tmp:
-            shutil.copyfile(src, tmp)
-            digest = verify(tmp, remote, label=str(src))
+        digest = copy_verified(src, dest, remote)
         origin = str(src)
     else:
         raise MobOptError(f"config key pretrained.source: unknown source {source!r}; use `url` or `path`")

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import stat
 from pathlib import Path
 from typing import Any
 
 from mobopt import MobOptError
-from mobopt.atomic import atomic_path, write_json
-from mobopt.download import RemoteFile, download, verify
+from mobopt.atomic import write_json
+from mobopt.download import RemoteFile, copy_verified, download
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +36,7 @@ def fetch_benchmark_model(options: dict[str, Any], out: str | os.PathLike) -> di
         if not src.is_file():
             raise MobOptError(f"{src}: not found; benchmark.android.binary_path must name LiteRT's benchmark_model "
                               "binary for the phone (e.g. android_aarch64_benchmark_model)")
-        with atomic_path(out) as tmp:
-            shutil.copyfile(src, tmp)
-            digest = verify(tmp, remote, label=str(src))
+        digest = copy_verified(src, out, remote)
         origin: Any = str(src)
     else:
         url = options.get("binary_url") or BENCHMARK_MODEL_URL
