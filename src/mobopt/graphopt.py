@@ -130,7 +130,7 @@ def _csv(rows: list[dict[str, Any]], columns) -> str:
     writer = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore")
     writer.writeheader()
     for r in rows:
-        writer.writerow({k: (";".join(v) if isinstance(v, list) else v) for k, v in r.items()})
+        writer.writerow({k: (";".join(map(str, v)) if isinstance(v, list) else v) for k, v in r.items()})
     return buf.getvalue()
 
 
@@ -204,8 +204,8 @@ def measure_reorder(model_bytes: bytes, ropts: dict[str, Any], device: str, work
 # ------------------------------------------------------------------ step c.2: selection (TF-free, benchmarks)
 
 
-CANDIDATE_COLUMNS = ("k", "accuracy", "loss", "accuracy_drop_pp", "within_budget", "p50_ms", "p95_ms", "size_bytes",
-                     "higher_precision")
+CANDIDATE_COLUMNS = ("k", "accuracy", "loss", "accuracy_drop_pp", "within_budget", "p50_ms", "p95_ms", "p50_ci_ms", "size_bytes",
+                     "higher_precision", "flags")
 
 
 def run_selection(float_path: str | Path, sensitivity_json: str | Path, reference_tflite: str | Path,

@@ -203,6 +203,7 @@ def roofline(entries: list[dict[str, Any]], peak_json: str | Path, png: str | Pa
         log.warning("roofline: no FLOP count in the variant JSON of %s; rerun their convert jobs", ", ".join(missing))
         ax.text(0.01, 0.99, "not shown (no FLOP count, reconvert): " + ", ".join(missing), transform=ax.transAxes,
                 fontsize=7, va="top", color="firebrick")
+    save(fig, png, svg)
 
 
 def sensitivity_bars(sensitivity_json: str | Path, selection_json: str | Path, title: str, png: str | Path,
