@@ -113,9 +113,10 @@ def test_training_asks_for_what_the_config_says_and_the_benchmark_for_its_node(t
     cfg = yaml.safe_load((REPO / "config/demo.yaml").read_text())
     cfg["experiments"]["vit_mnist"]["resources"] = {"gpus": 1, "mem_mb": 12000, "runtime": 90}
     jobs = _dry_run(tmp_path, cfg)
-    assert (jobs["train"]["gpu"], jobs["train"]["mem_mb"], jobs["train"]["runtime"]) == ("1", "12000", "90")
-    benchmarks = [name for name in jobs if name.startswith("benchmark")]
-    assert benchmarks and all(jobs[name]["slurm_extra"] == "--exclusive" for name in benchmarks)
+    for fit in ("train", "prune"):  # pruning fine-tunes: it asks for what training does
+        assert (jobs[fit]["gpu"], jobs[fit]["mem_mb"], jobs[fit]["runtime"]) == ("1", "12000", "90"), fit
+    measuring = [name for name in jobs if name.startswith("benchmark")] + ["cpu_peak", "select_precision"]
+    assert all(jobs[name]["slurm_extra"] == "--exclusive" for name in measuring)
     assert "slurm_extra" not in jobs["convert"]
     del cfg["experiments"]["vit_mnist"]["resources"]  # the defaults: CPU only, 8 GB, 24 h
     jobs = _dry_run(tmp_path, cfg)

@@ -21,9 +21,11 @@ rule prune:
     benchmark:
         "results/jobstats/graph_opt/{experiment}/prune.tsv"
     threads: lambda w: graph_opt_options(w.experiment)["pruning"].get("threads", 2)
+    # pruning is a fine-tune of the trained model: it asks a cluster for what training does
     resources:
-        mem_mb=8000,
-        runtime=6 * 60,
+        mem_mb=lambda w: cluster_request(w.experiment)["mem_mb"],
+        runtime=lambda w: cluster_request(w.experiment)["runtime"],
+        gpu=lambda w: cluster_request(w.experiment)["gpus"],
     conda:
         "../../envs/tf.yaml"
     shell:
