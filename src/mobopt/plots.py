@@ -78,9 +78,13 @@ def evaluation_bars(entries: list[dict[str, Any]], metric: str, png: str | Path,
     save(fig, png, svg)
 
 
-def _ok_bench(entry: dict[str, Any]) -> dict[str, Any] | None:
-    bench = json.loads(Path(entry["bench"]).read_text())
-    return bench if bench.get("status", "ok") == "ok" else None
+def _measured(entries: list[dict[str, Any]]):
+    """(entry, benchmark result) of every variant that was measured; failed and unsupported ones are left out
+    (the tables name them)."""
+    for entry in entries:
+        bench = json.loads(Path(entry["bench"]).read_text())
+        if bench.get("status", "ok") == "ok":
+            yield entry, bench
 
 
 def latency_distributions(entries: list[dict[str, Any]], png: str | Path, svg: str | Path) -> None:
@@ -88,10 +92,7 @@ def latency_distributions(entries: list[dict[str, Any]], png: str | Path, svg: s
     behind Table 2's percentiles, with p50 and p95 marked."""
     style()
     frames = []
-    for e in entries:
-        bench = _ok_bench(e)
-        if bench is None:
-            continue
+    for e, bench in _measured(entries):
         lat = np.concatenate([np.asarray(r["latencies_ms"]) for r in bench.get("repeats", []) if r.get("latencies_ms")]
                              or [np.array([])])
         if lat.size:
@@ -145,10 +146,7 @@ def accuracy_latency_pareto(entries: list[dict[str, Any]], png: str | Path, svg:
     variants no other variant beats on both."""
     style()
     rows = []
-    for e in entries:
-        bench = _ok_bench(e)
-        if bench is None:
-            continue
+    for e, bench in _measured(entries):
         ev = json.loads(Path(e["eval"]).read_text())
         rows.append({"model": e["label"], "variant": e["variant"], "p50_ms": bench["p50_ms"], "accuracy": ev["accuracy"]})
     df = pd.DataFrame(rows)
@@ -172,10 +170,7 @@ def roofline(entries: list[dict[str, Any]], peak_json: str | Path, png: str | Pa
     style()
     peak = json.loads(Path(peak_json).read_text())
     rows, missing = [], []
-    for e in entries:
-        bench = _ok_bench(e)
-        if bench is None:
-            continue
+    for e, bench in _measured(entries):
         compute = json.loads(Path(e["tflite_info"]).read_text()).get("compute")
         if not compute:  # written by an older version: reconvert to count its FLOPs
             missing.append(f"{e['label']} {e['variant']}")
