@@ -83,7 +83,7 @@ def split_files(split: str) -> tuple[str, str]:
 
 # --------------------------------------------------------------------------- MNIST
 
-#: REFERENCE.md §2: sizes and sha256 of the canonical gzip-compressed IDX files.
+#: Sizes and sha256 of the canonical gzip-compressed IDX files (as the mirrors serve them).
 MNIST_FILES = (
     RemoteFile("train-images-idx3-ubyte.gz", 9912422, "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"),
     RemoteFile("train-labels-idx1-ubyte.gz", 28881, "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c"),
@@ -297,7 +297,7 @@ def _image_meta(name: str, classes: tuple[str, ...], options: dict[str, Any], co
     }
 
 
-# ASL Alphabet: Kaggle grassknoted/asl-alphabet (REFERENCE.md §2)
+# ASL Alphabet: Kaggle grassknoted/asl-alphabet
 ASL_SLUG = "grassknoted/asl-alphabet"
 ASL_ZIP = "asl-alphabet.zip"
 ASL_CLASSES = (*(chr(c) for c in range(ord("A"), ord("Z") + 1)), "del", "nothing", "space")
@@ -407,7 +407,7 @@ def prepare_asl_alphabet(raw_dir: Path, out_dir: Path, options: dict[str, Any], 
     return meta
 
 
-# Imagenette (fast.ai), REFERENCE.md §2: pinned sizes and sha256 of the three archives.
+# Imagenette (fast.ai): pinned sizes and sha256 of the three archives.
 IMAGENETTE_URL = "https://s3.amazonaws.com/fast-ai-imageclas/"
 IMAGENETTE_ARCHIVES = {
     "full": RemoteFile("imagenette2.tgz", 1557161267, "6cbfac238434d89fe99e651496f0812ebc7a10fa62bd42d6874042bf01de4efd"),
