@@ -206,7 +206,7 @@ def test_parse_benchmark_model_log_with_op_profile():
 
 
 def test_parse_reports_failures_with_the_log():
-    with pytest.raises(MobOptError, match=r"phone X: benchmark_model failed \(ERROR|Failed to mmap model"):
+    with pytest.raises(MobOptError, match=r"phone X: benchmark_model failed \(Failed to mmap model /data/local/tmp/m\.tflite\)"):
         benchmark_model.parse("INFO: STARTING!\nERROR: Failed to mmap model /data/local/tmp/m.tflite\n", label="phone X")
     with pytest.raises(MobOptError, match="no statistics of the timed runs"):
         benchmark_model.parse("INFO: STARTING!\nINFO: Initialized session in 3ms.\n", label="phone X")
@@ -247,6 +247,7 @@ def test_android_protocol_over_adb(phone, tiny_tflites, tmp_path):
         assert all(rep["cpu_samples"] >= 2 for rep in r["repeats"]) and 20 < r["cpu_percent"] <= 110
         assert r["peak_rss_mb"] > 10
         assert r["op_profile"]["by_node_type"] and r["delegation"]["nodes"] > 0
+        assert r["side_errors"] == [] and r["std_ms"] > 0
 
 
 def test_android_without_a_phone_or_with_adb_errors_is_named(phone, tiny_tflites, tmp_path, monkeypatch):
@@ -269,3 +270,32 @@ def test_android_without_a_phone_or_with_adb_errors_is_named(phone, tiny_tflites
     monkeypatch.setenv("PATH", "/nonexistent")
     ok, why = devices.availability("android", phone["options"])
     assert not ok and "adb executable 'adb' not found" in why
+
+
+def test_phone_mean_and_std_pool_the_repeats_exactly():
+    """benchmark_model prints each repeat's count, mean and std only; pooled they must equal those of all runs."""
+    from mobopt import protocol
+
+    rng = np.random.default_rng(3)
+    runs = [rng.gamma(2.0, 1.0, n) + shift for n, shift in ((1200, 5.0), (800, 5.5), (1000, 4.8))]
+    repeats = [{"iterations": len(r), "mean_ms": r.mean(), "std_ms": r.std()} for r in runs]
+    mean, std = protocol._pooled_mean_std(repeats)
+    pooled = np.concatenate(runs)
+    assert mean == pytest.approx(pooled.mean(), rel=1e-12) and std == pytest.approx(pooled.std(), rel=1e-12)
+    assert protocol._pooled_mean_std([{"iterations": 10, "mean_ms": None, "std_ms": None}]) == (None, None)
+
+
+def test_failed_extras_are_flagged_apart_from_failed_repeats():
+    """A failed load sample, cross-check or explanation is named in the flags; it is not a missing repeat."""
+    from mobopt import protocol
+
+    opts = protocol.options({})
+    entry = {"repeats": [{"p50_ms": 1.0}] * 3, "repeat_p50_spread": 0.0, "threads": 1, "cpu_percent": 99.0,
+             "error": None, "side_errors": ["load sample: m.tflite on host_1t: killed"],
+             "crosscheck": {"error": "benchmark_litert_model: exit code 1", "within_tolerance": None},
+             "delegation": {"error": "m.tflite: cannot load"}, "op_profile": {"ops": []}}
+    flags = protocol._flags(entry, opts)
+    assert flags == ["an extra measurement failed: load sample: m.tflite on host_1t: killed",
+                     "cross-check failed: benchmark_litert_model: exit code 1",
+                     "delegation unavailable: m.tflite: cannot load"]
+    assert not any("repeats" in f for f in flags)

@@ -123,10 +123,17 @@ def _flags(entry: dict[str, Any], opts: dict[str, Any]) -> list[str]:
                      f"{opts['iterations']} runs")
     if entry.get("error"):
         flags.append(f"only {len(entry['repeats'])} of {opts['repeats']} repeats: a measurement failed ({entry['error']})")
+    for err in entry.get("side_errors", []):  # load-only samples, the phone's op-profile run
+        flags.append(f"an extra measurement failed: {err}")
     cc = entry.get("crosscheck")
     if cc and cc.get("within_tolerance") is False:
         flags.append(f"cross-check: our p50 {cc['ours_p50_ms']:.4g} ms differs from {cc['tool']}'s "
                      f"{cc['tool_p50_ms']:.4g} ms by {cc['relative_difference']:+.1%} (tolerance {cc['tolerance']:.0%})")
+    elif cc and cc.get("error"):
+        flags.append(f"cross-check failed: {cc['error']}")
+    for key in ("delegation", "op_profile"):
+        if isinstance(entry.get(key), dict) and entry[key].get("error"):
+            flags.append(f"{key.replace('_', ' ')} unavailable: {entry[key]['error']}")
     return flags
 
 
@@ -148,10 +155,25 @@ def _host_summary(repeats: list[dict[str, Any]], opts: dict[str, Any]) -> dict[s
     }
 
 
+def _pooled_mean_std(repeats: list[dict[str, Any]]) -> tuple[float | None, float | None]:
+    """Mean and (population) std of all runs of all repeats, exactly, from each repeat's count, mean and std:
+    the same quantities the host's pooled runs give, although the phone reports no single run."""
+    rs = [r for r in repeats if r.get("mean_ms") is not None and r.get("std_ms") is not None and r.get("iterations")]
+    if not rs:
+        return None, None
+    n = np.array([r["iterations"] for r in rs], dtype=float)
+    m = np.array([r["mean_ms"] for r in rs])
+    sd = np.array([r["std_ms"] for r in rs])
+    mean = float((n * m).sum() / n.sum())
+    var = float((n * (sd**2 + (m - mean) ** 2)).sum() / n.sum())
+    return mean, var**0.5
+
+
 def _android_summary(repeats: list[dict[str, Any]]) -> dict[str, Any]:
     out = {}
-    for key in ("p5_ms", "p50_ms", "p95_ms", "mean_ms", "std_ms"):
+    for key in ("p5_ms", "p50_ms", "p95_ms"):  # percentiles cannot be pooled without the runs: median of repeats
         out[key] = _median([r.get(key) for r in repeats])
+    out["mean_ms"], out["std_ms"] = _pooled_mean_std(repeats)
     out.update(p10_ms=None, p90_ms=None, p99_ms=None, min_ms=min(r["min_ms"] for r in repeats),
                max_ms=max(r["max_ms"] for r in repeats))
     p50s = [r["p50_ms"] for r in repeats]
@@ -164,7 +186,8 @@ def _android_summary(repeats: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _assemble(variant: str, model: Path, device: str, kind: str, threads: int | None, repeats: list[dict[str, Any]],
-              loads: list[float], errors: list[str], extras: dict[str, Any], opts: dict[str, Any]) -> dict[str, Any]:
+              loads: list[float], errors: list[str], extras: dict[str, Any], opts: dict[str, Any],
+              side_errors: list[str] = ()) -> dict[str, Any]:
     dev = devices.get(device)
     base: dict[str, Any] = {
         "model": str(model), "variant": variant, "device": device, "device_kind": kind,
@@ -182,6 +205,7 @@ def _assemble(variant: str, model: Path, device: str, kind: str, threads: int | 
         "error": errors[0] if errors else None,
         "iterations": int(np.median([r["iterations"] for r in repeats])),
         "repeats_done": len(repeats),
+        "side_errors": list(side_errors),
         **summary,
         "load_ms": _median(loads),
         "load_samples_ms": loads,
@@ -205,7 +229,8 @@ def _assemble(variant: str, model: Path, device: str, kind: str, threads: int | 
         from mobopt import crosscheck
 
         ok = [t for t in tools if "latency" in t]
-        entry["crosscheck"] = crosscheck.compare(entry["p50_ms"], ok) if ok else {**tools[-1], "within_tolerance": None}
+        entry["crosscheck"] = (crosscheck.compare(entry["p50_ms"], ok) if ok
+                               else {**tools[-1], "within_tolerance": None})  # every run failed: its error, flagged
     entry["flags"] = _flags(entry, opts)
     entry["flagged"] = bool(entry["flags"])
     entry["provenance"] = provenance.collect(seed=opts["seed"], threads=threads)
@@ -249,6 +274,7 @@ def measure_host(models: dict[str, Path], device: str, opts: dict[str, Any]) -> 
     loads: dict[str, list] = {v: [] for v in order}
     errors: dict[str, list] = {v: [] for v in order}
     tools: dict[str, list] = {v: [] for v in order}
+    side: dict[str, list] = {v: [] for v in order}
     for r in range(opts["repeats"]):
         for v in order:
             if errors[v]:
@@ -271,9 +297,11 @@ def measure_host(models: dict[str, Path], device: str, opts: dict[str, Any]) -> 
                 try:
                     loads[v].append(_host_measure(models[v], device, opts, load_only=True)["load_ms"])
                 except MeasurementError as exc:
-                    errors[v].append(str(exc))
+                    log.error("%s (load sample): %s", v, exc)
+                    side[v].append(f"load sample: {exc}")
     return {v: _assemble(v, models[v], device, "host", dev.threads, repeats[v], loads[v], errors[v],
-                         {**_explain(models[v], device, opts), "crosscheck_tool": tools[v]} if repeats[v] else {}, opts)
+                         {**_explain(models[v], device, opts), "crosscheck_tool": tools[v]} if repeats[v] else {}, opts,
+                         side[v])
             for v in order}
 
 
@@ -283,7 +311,7 @@ def measure_android(models: dict[str, Path], device: str, opts: dict[str, Any], 
     aopts = {**android.ANDROID_DEFAULTS, **opts.get("android", {})}
     if binary is None or not Path(binary).is_file():
         raise devices.DeviceError(f"device {device}: LiteRT's benchmark_model binary {binary} not found; the "
-                                  "download_benchmark_model rule fetches it (benchmark.android.binary)")
+                                  "download_benchmark_model rule fetches it (benchmark.android.binary_url or binary_path)")
     adb = android.Adb.connect(aopts)
     remote_bin, remote_models = android.prepare(adb, binary, models, aopts)
     run_opts = {**aopts, "iterations": opts["iterations"], "warmup": opts["warmup"],
@@ -292,14 +320,15 @@ def measure_android(models: dict[str, Path], device: str, opts: dict[str, Any], 
     repeats: dict[str, list] = {v: [] for v in order}
     loads: dict[str, list] = {v: [] for v in order}
     errors: dict[str, list] = {v: [] for v in order}
+    side: dict[str, list] = {v: [] for v in order}
 
-    def attempt(v: str, flags: list[str], what: str):
+    def attempt(v: str, flags: list[str], what: str, failures: dict[str, list]):
         try:
             return android.run_benchmark_model(adb, remote_bin, remote_models[v], aopts, extra_flags=flags,
                                                label=f"{Path(models[v]).parent.name}/{v} ({what})")
         except MobOptError as exc:
             log.error("%s: %s", v, exc)
-            errors[v].append(str(exc))
+            failures[v].append(str(exc))
             return None
 
     for r in range(opts["repeats"]):
@@ -307,7 +336,7 @@ def measure_android(models: dict[str, Path], device: str, opts: dict[str, Any], 
             if errors[v]:
                 continue
             t0 = time.time()
-            rep = attempt(v, android.timed_flags(run_opts), f"repeat {r + 1}")
+            rep = attempt(v, android.timed_flags(run_opts), f"repeat {r + 1}", errors)
             if rep is not None:
                 rep.update(repeat=r, started_unix=t0, finished_unix=time.time(), threads=aopts["threads"],
                            cores=f"taskset {aopts['taskset']}", tensorflow_imported=False)
@@ -321,7 +350,8 @@ def measure_android(models: dict[str, Path], device: str, opts: dict[str, Any], 
                                      f"--graph={remote_models[v]} --num_threads={aopts['threads']} --dry_run=true 2>&1")
                     loads[v].append(parse_load_ms(text, label=f"phone {adb.serial}: {v} (load only)"))
                 except MobOptError as exc:
-                    errors[v].append(str(exc))
+                    log.error("%s (load sample): %s", v, exc)
+                    side[v].append(f"load sample: {exc}")
     results = {}
     for v in order:
         extras: dict[str, Any] = {"phone_serial": adb.serial}
@@ -332,12 +362,16 @@ def measure_android(models: dict[str, Path], device: str, opts: dict[str, Any], 
             except MobOptError as exc:
                 extras["delegation"] = {"error": str(exc)}
             if opts["op_profile"]:
+                failed = len(side[v])
                 prof = attempt(v, [*android.timed_flags({**run_opts, "iterations": opts["op_profile_runs"]}),
-                                   "--enable_op_profiling=true"], "op profile")
-                extras["op_profile"] = (prof or {}).get("op_profile") or {"error": "benchmark_model printed no op profile"}
+                                   "--enable_op_profiling=true"], "op profile", side)
+                if prof is None:  # its error is flagged as a side error: keep it out of the op_profile flag
+                    extras["op_profile"] = {"unavailable": side[v][failed]}
+                else:
+                    extras["op_profile"] = prof.get("op_profile") or {"error": "benchmark_model printed no op profile"}
         loads_ok = [x for x in loads[v] if x is not None]
         results[v] = _assemble(v, models[v], device, "android", aopts["threads"], repeats[v], loads_ok, errors[v],
-                               extras, opts)
+                               extras, opts, side[v])
     return results
 
 
