@@ -10,6 +10,7 @@ run is tests/slurm/test_slurm_cluster.py (`make test-slurm`).
 from __future__ import annotations
 
 import copy
+import os
 import re
 import subprocess
 import sys
@@ -199,3 +200,22 @@ def test_profile_keys_are_snakemake_options(which):
         if key.startswith("slurm-") and not plugin:
             continue
         assert f"--{key}" in help_text, f"{PROFILES[which]}: {key} is not a snakemake option"
+
+
+def test_a_phone_gets_a_pareto_figure_but_no_latency_distribution_or_roofline(tmp_path):
+    """benchmark_model prints no per-run latencies and a phone has no measured GEMM peak: `all` must not ask for them."""
+    from conftest import write_adb_stand_in
+
+    write_adb_stand_in(tmp_path / "bin")
+    cfg = yaml.safe_load((REPO / "config/demo.yaml").read_text())
+    cfg["benchmark"]["devices"] = ["host_1t", "android"]
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    env = {**os.environ, "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--cores", "2", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path),
+         "--configfile", str(tmp_path / "cfg.yaml")], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    assert "reports/figures/pareto_android.png" in out and "results/bench/android/vit_mnist/int8.json" in out
+    assert "latency_android" not in out and "roofline_android" not in out
+    assert "reports/figures/latency_host_1t.png" in out

@@ -24,8 +24,17 @@ import math
 from pathlib import Path
 from typing import Any
 
-#: Bytes per element of the flatbuffer TensorType enum values used by LiteRT models.
-_TYPE_BYTES = {0: 4, 1: 2, 2: 4, 3: 1, 4: 8, 6: 1, 7: 2, 9: 1, 10: 8, 16: 4, 17: 1}
+#: Bits per element of LiteRT's TensorType names (STRING, RESOURCE, VARIANT have none: counted as 4 bytes).
+_TYPE_BITS = {"FLOAT32": 32, "FLOAT16": 16, "BFLOAT16": 16, "FLOAT64": 64, "INT64": 64, "INT32": 32, "INT16": 16,
+              "INT8": 8, "INT4": 4, "INT2": 2, "UINT64": 64, "UINT32": 32, "UINT16": 16, "UINT8": 8, "UINT4": 4,
+              "BOOL": 8, "COMPLEX64": 64, "COMPLEX128": 128, "FLOAT8_E4M3FN": 8, "FLOAT8_E5M2": 8}
+
+
+def _type_bytes() -> dict[int, float]:
+    """Bytes per element by TensorType enum value, from the schema the wheel ships (never a typed-in number)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    return {value: _TYPE_BITS[name] / 8 for name, value in vars(schema.TensorType).items() if name in _TYPE_BITS}
 _MAC_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "BATCH_MATMUL")
 
 
@@ -37,10 +46,11 @@ def count(model_path: str | Path) -> dict[str, Any]:
     """MACs, FLOPs, weight and activation bytes and arithmetic intensity of subgraph 0 of ``model_path``."""
     from ai_edge_litert.tools import flatbuffer_utils as fb
 
-    from mobopt.opprofile import _is_constant, _op_names
+    from mobopt.opprofile import is_constant, op_names
 
     model = fb.convert_bytearray_to_object(bytearray(Path(model_path).read_bytes()))
-    names = _op_names()
+    names = op_names()
+    type_bytes = _type_bytes()
     sg = model.subgraphs[0]
     macs = other = 0
     by_op: dict[str, int] = {}
@@ -68,8 +78,8 @@ def count(model_path: str | Path) -> dict[str, Any]:
             other += n_out
     weight_bytes = activation_bytes = 0
     for tensor in sg.tensors:
-        nbytes = math.prod(_shape(tensor) or [1]) * _TYPE_BYTES.get(tensor.type, 4)
-        if _is_constant(model, tensor):
+        nbytes = math.prod(_shape(tensor) or [1]) * type_bytes.get(tensor.type, 4)
+        if is_constant(model, tensor):
             weight_bytes += nbytes
         else:
             activation_bytes += 2 * nbytes

@@ -44,13 +44,13 @@ METHOD = ("isolated single-op models: each operator cut out with its tensors and
           "and threads (median of the runs)")
 
 
-def _op_names() -> dict[int, str]:
+def op_names() -> dict[int, str]:
     from ai_edge_litert import schema_py_generated as schema
 
     return {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_") and isinstance(v, int)}
 
 
-def _is_constant(model, tensor) -> bool:
+def is_constant(model, tensor) -> bool:
     buf = model.buffers[tensor.buffer] if tensor.buffer < len(model.buffers) else None
     if buf is None:
         return False
@@ -66,7 +66,7 @@ def single_op_models(model_bytes: bytes) -> list[dict[str, Any]]:
     model = fb.convert_bytearray_to_object(bytearray(model_bytes))
     if not model.subgraphs:
         raise MobOptError("the model has no subgraph")
-    names = _op_names()
+    names = op_names()
     sg = model.subgraphs[0]
     out = []
     for i, op in enumerate(sg.operators):
@@ -80,13 +80,13 @@ def single_op_models(model_bytes: bytes) -> list[dict[str, Any]]:
         tensors = []
         for t in used:
             tensor = copy.copy(sg.tensors[t])
-            if _is_constant(model, sg.tensors[t]):
+            if is_constant(model, sg.tensors[t]):
                 buffers.append(model.buffers[tensor.buffer])
                 tensor.buffer = len(buffers) - 1
             else:
                 tensor.buffer = 0
             tensors.append(tensor)
-        feeds = [t for t in dict.fromkeys(op.inputs) if t >= 0 and not _is_constant(model, sg.tensors[t])]
+        feeds = [t for t in dict.fromkeys(op.inputs) if t >= 0 and not is_constant(model, sg.tensors[t])]
         one = copy.copy(model)
         one.buffers = buffers
         one.signatureDefs = []

@@ -37,6 +37,9 @@ DATA = Path(__file__).parent / "data" / "paper.yaml"
 TOLERANCE = 0.10
 FLAT = 0.03
 ACCURACY_FLAT_PP = 1.0
+#: Where no confidence intervals exist (a phone's benchmark_model prints no runs), a latency change counts as
+#: significant when larger than this.
+SIGNIFICANT_WITHOUT_CI = 0.05
 #: Metrics compared, with how each is read from our Table 2 row and from the paper's row.
 METRICS = ("size", "p50", "p95", "load", "accuracy")
 
@@ -87,6 +90,23 @@ def verdict(ours: float | None, paper: float | None, *, significant: bool = True
     return "not reproduced"
 
 
+def legend() -> str:
+    """How to read the verdicts, from the thresholds :func:`verdict` and :func:`compare` use."""
+    return (f"Changes are relative to float32 of the same experiment (accuracy: percentage points). reproduced: "
+            f"same direction as the paper's and within {TOLERANCE:.0%} of it (accuracy: {ACCURACY_FLAT_PP:g} pp), "
+            f"or both unchanged (within {FLAT:.0%}; accuracy {ACCURACY_FLAT_PP:g} pp); reversed: a significant "
+            f"change in the other direction; not reproduced: otherwise. n.s.: not significant (p50/p95: the "
+            f"confidence intervals overlap; where there are none, as on a phone, a change under "
+            f"{SIGNIFICANT_WITHOUT_CI:.0%}). See src/mobopt/paper.py.")
+
+
+def format_change(value, unit: str) -> str:
+    """A change as the tables show it: ``+1.2 pp`` for accuracy, ``-43%`` for relative changes, ``--`` for none."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "--"
+    return f"{value:+.1f} pp" if unit == "pp" else f"{value:+.0%}"
+
+
 def _ci_apart(a: dict[str, Any], b: dict[str, Any], metric: str) -> bool | None:
     lo_a, hi_a = a.get(f"{metric}_ci_low_ms"), a.get(f"{metric}_ci_high_ms")
     lo_b, hi_b = b.get(f"{metric}_ci_low_ms"), b.get(f"{metric}_ci_high_ms")
@@ -133,7 +153,8 @@ def compare(rows: list[dict[str, Any]], baseline: str = "float32") -> list[dict[
                 significant = True
                 if metric in ("p50", "p95"):
                     apart = _ci_apart(base, r, metric)
-                    significant = apart if apart is not None else (ours_change is not None and abs(ours_change) > 0.05)
+                    significant = apart if apart is not None else (ours_change is not None
+                                                                   and abs(ours_change) > SIGNIFICANT_WITHOUT_CI)
                 rec.update(unit="relative", ours_baseline=ours_base, ours_optimized=ours_opt, ours_change=ours_change,
                            paper_baseline=pb, paper_optimized=po, paper_change=paper_change, paper_note=None,
                            significant=significant, verdict=verdict(ours_change, paper_change, significant=significant))

@@ -35,12 +35,6 @@ def _verdict_cell(verdict: str) -> str:
     return f'<td class="{html.escape(verdict.replace(" ", "-"))}">{html.escape(verdict)}</td>'
 
 
-def _change(value, unit: str) -> str:
-    if value is None or pd.isna(value):
-        return "--"
-    return f"{value:+.1f} pp" if unit == "pp" else f"{value:+.0%}"
-
-
 def render(verdicts: pd.DataFrame, table2: pd.DataFrame, provenance: dict[str, Any], config: dict[str, Any]) -> str:
     pub = paper.published()
     counts = verdicts["verdict"].value_counts().to_dict() if len(verdicts) else {}
@@ -55,17 +49,14 @@ def render(verdicts: pd.DataFrame, table2: pd.DataFrame, provenance: dict[str, A
              "<table><tr><th>model</th><th>optimized</th><th>metric</th><th>paper</th><th>ours</th><th>verdict</th>"
              "<th>device</th></tr>"]
     for _, r in verdicts.iterrows():
-        paper_cell = _change(r["paper_change"], r["unit"])
+        paper_cell = paper.format_change(r["paper_change"], r["unit"])
         if paper_cell == "--" and isinstance(r.get("paper_note"), str):
             paper_cell = r["paper_note"]
-        ours = _change(r["ours_change"], r["unit"]) + ("" if r["significant"] else " (n.s.)")
+        ours = paper.format_change(r["ours_change"], r["unit"]) + ("" if r["significant"] else " (n.s.)")
         parts.append(f"<tr><td>{html.escape(str(r['model']))}</td><td>{html.escape(r['variant'])} vs "
                      f"{html.escape(r['baseline'])}</td><td>{html.escape(r['metric'])}</td><td>{html.escape(paper_cell)}</td>"
                      f"<td>{html.escape(ours)}</td>{_verdict_cell(r['verdict'])}<td>{html.escape(r['device'])}</td></tr>")
-    parts.append("</table><p class='note'>Changes are relative to float32 of the same experiment (accuracy in "
-                 "percentage points). reproduced: same direction and within 10 points of the paper's size (or both "
-                 "unchanged); reversed: significant change in the other direction; not reproduced: otherwise. n.s.: "
-                 "not significant (95 % confidence intervals overlap). See src/mobopt/paper.py.</p>")
+    parts.append(f"</table><p class='note'>{html.escape(paper.legend())}</p>")
     parts.append("<h2>The paper's headline claims</h2><ul>"
                  + "".join(f"<li>{html.escape(c)}</li>" for c in pub.get("claims", [])) + "</ul>")
     flagged = table2[table2["flags"].fillna("") != ""] if "flags" in table2 else table2.iloc[0:0]

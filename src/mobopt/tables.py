@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from mobopt import paper
 from mobopt.atomic import write_text
 
 #: CSV column -> the paper's header in the Markdown table (the paper's columns first, then ours).
@@ -215,8 +216,6 @@ def write_table2(entries: list[dict[str, Any]], out_csv: str | Path, out_md: str
 
 def paper_table2() -> pd.DataFrame:
     """The paper's Table 2 exactly as published (src/mobopt/data/paper.yaml), ranges as low-high."""
-    from mobopt import paper
-
     rows = []
     for r in paper.published()["table2"]:
         rows.append({"row": r["row"], "model_name": r["model"], "dataset": r["dataset"], "variant": r["variant"],
@@ -228,8 +227,6 @@ def paper_table2() -> pd.DataFrame:
 
 
 def write_paper_table2(out_csv: str | Path, out_md: str | Path, out_tex: str | Path) -> pd.DataFrame:
-    from mobopt import paper
-
     df = paper_table2()
     shown = df.drop(columns=["model_name", "dataset", "variant", "size_mb"]).rename(columns={
         "row": "model", "ram_mb": "RAM MB", "cpu_percent": "CPU %", "p95_ms": "p95", "p90_ms": "p90", "p50_ms": "p50",
@@ -245,8 +242,6 @@ METRIC_LABELS = {"size": "size", "p50": "p50 latency", "p95": "p95 latency", "lo
 def paper_vs_reproduced(entries: list[dict[str, Any]]) -> pd.DataFrame:
     """Per experiment, device and optimized variant: change against float32 of each metric, ours and the paper's,
     with a verdict (:func:`mobopt.paper.compare`).  ``entries`` are Table 2's plus ``model_name`` and ``dataset``."""
-    from mobopt import paper
-
     df = table2(entries)
     extra = {(e["experiment"], e["variant"], e["device"]): (e["model_name"], e["dataset"]) for e in entries}
     rows = df.to_dict("records")
@@ -258,28 +253,21 @@ def paper_vs_reproduced(entries: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(paper.compare(rows), columns=columns)
 
 
-def _change(value, unit: str) -> str:
-    if value is None or pd.isna(value):
-        return "--"
-    return f"{value:+.1f} pp" if unit == "pp" else f"{value:+.0%}"
-
-
 def write_paper_vs_reproduced(entries: list[dict[str, Any]], out_csv: str | Path, out_md: str | Path,
                               out_tex: str | Path) -> pd.DataFrame:
     df = paper_vs_reproduced(entries)
     shown = pd.DataFrame({
         "model": df["model"], "optimized": df["variant"] + " vs " + df["baseline"],
         "metric": df["metric"].map(METRIC_LABELS),
-        "paper": [_change(v, u) if not (isinstance(n, str) and pd.isna(v)) else n
+        "paper": [paper.format_change(v, u) if not (isinstance(n, str) and pd.isna(v)) else n
                   for v, u, n in zip(df["paper_change"], df["unit"], df["paper_note"], strict=True)],
-        "ours": [_change(v, u) + ("" if sig else " (n.s.)")
+        "ours": [paper.format_change(v, u) + ("" if sig else " (n.s.)")
                  for v, u, sig in zip(df["ours_change"], df["unit"], df["significant"], strict=True)],
         "verdict": df["verdict"], "device": df["device"],
     })
     md = shown.to_markdown(index=False) + (
-        "\nChanges are relative to float32 of the same experiment (accuracy: percentage points); n.s. = not "
-        "significant (the 95 % confidence intervals overlap). The paper measured on a phone (see its Table 2); "
-        "the device column says where ours were measured.\n")
+        f"\n{paper.legend()} The paper measured on a phone (see its Table 2); the device column says where ours "
+        "were measured.\n")
     return _write(df, out_csv, out_md, md, out_tex, shown, "Paper vs reproduced: effect of each optimization")
 
 

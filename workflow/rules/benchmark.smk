@@ -21,7 +21,7 @@ for _exp, _spec in EXPERIMENTS.items():
         params:
             experiment=_exp,
             args=lambda w, input, output, exp=_exp: bench_args(exp, input, output),
-            options=as_json({k: v for k, v in BENCH.items() if k != "devices"}),
+            options=lambda w: as_json(bench_options(w.device)),
         log:
             f"logs/benchmark/{{device}}/{_exp}.log",
         benchmark:
