@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import ADB_SERIAL, mobopt_cli, write_adb_stand_in, write_benchmark_model_emulator
 
-from mobopt import MobOptError, benchmark_model, devices, stats
+from mobopt import MobOptError, benchmark_model, crosscheck, devices, stats
 from mobopt.protocol import _flags
 
 DATA = Path(__file__).parent / "data"
@@ -184,8 +184,34 @@ def test_delegation_and_op_profile_explain_the_time(protocol_run):
 def test_crosscheck_against_litert_tool(protocol_run):
     cc = protocol_run[0]["conv"]["crosscheck"]
     assert len(cc["tool_p50_runs_ms"]) == 3 and cc["ours_p50_ms"] == protocol_run[0]["conv"]["p50_ms"]
-    assert cc["tolerance"] >= 0.03 and isinstance(cc["within_tolerance"], bool)
-    assert cc["relative_difference"] == pytest.approx((cc["ours_p50_ms"] - cc["tool_p50_ms"]) / cc["tool_p50_ms"])
+    assert isinstance(cc["within_tolerance"], bool)
+    assert cc["absolute_difference_ms"] == pytest.approx(cc["ours_p50_ms"] - cc["tool_p50_ms"])
+    # On a fast host the tool prints 0.00 ms for this tiny model: no ratio exists then.
+    if cc["tool_p50_ms"] >= crosscheck.RESOLUTION_MS:
+        assert cc["tolerance"] >= 0.03 and cc["compared_at"] == "relative"
+        assert cc["relative_difference"] * cc["tool_p50_ms"] == pytest.approx(cc["absolute_difference_ms"])
+    else:
+        assert cc["relative_difference"] is None and cc["compared_at"].startswith("absolute")
+
+
+def _tool_run(median_ms):
+    return {"latency": {"median_ms": median_ms, "p5_ms": median_ms, "p95_ms": median_ms, "avg_ms": median_ms,
+                        "init_ms": 1.0, "num_runs": 10}}
+
+
+def test_crosscheck_compares_at_the_tools_resolution():
+    """LiteRT's tool rounds to 0.01 ms: a 0.00 ms reading is compared in absolute terms, never divided by."""
+    zero = crosscheck.compare(0.004, [_tool_run(0.0)] * 3)
+    assert zero["relative_difference"] is None and zero["within_tolerance"] is True
+    assert zero["tolerance_ms"] == pytest.approx(0.005) and "resolution" in zero["compared_at"]
+    assert crosscheck.compare(0.02, [_tool_run(0.0)] * 3)["within_tolerance"] is False
+    slow = crosscheck.compare(1.05, [_tool_run(1.0)] * 3)
+    assert slow["relative_difference"] == pytest.approx(0.05) and slow["within_tolerance"] is False
+    assert crosscheck.compare(0.014, [_tool_run(0.01)] * 3)["within_tolerance"] is True  # 0.004 ms: under half a step
+    flags = _flags({"threads": 1, "cpu_percent": 99.0, "repeat_p50_spread": 0.0, "repeats": [{"p50_ms": 0.02}],
+                    "crosscheck": crosscheck.compare(0.02, [_tool_run(0.0)] * 3)},
+                   {"disagreement_threshold": 0.05, "busy_cpu_percent": 90.0, "max_seconds": 600, "iterations": 1200})
+    assert any("cross-check" in f and "resolution" in f for f in flags)
 
 
 # --------------------------------------------------------------------------- benchmark_model output and phones

@@ -12,7 +12,11 @@ Two caveats recorded with the result: the tool runs the model through
 LiteRT's newer ``CompiledModel`` API (ours through the classic
 ``Interpreter``), so a difference can be real rather than an error of either
 harness; and it rounds its statistics to 0.01 ms, which limits the comparison
-for very fast models (the tolerance is widened to that resolution).
+for very fast models.  The two p50s therefore agree when they differ by at most
+3 % *or* by at most half the tool's resolution (0.005 ms), whichever is larger;
+when the tool's median rounds to 0.00 ms there is no relative difference to
+compute, so ``relative_difference`` is null and ``compared_at`` says the check
+was made in absolute terms at the tool's resolution.
 """
 
 from __future__ import annotations
@@ -67,8 +71,17 @@ def compare(ours_p50_ms: float, tool_results: list[dict[str, Any]]) -> dict[str,
     """
     medians = [float(r["latency"]["median_ms"]) for r in tool_results]
     theirs = float(np.median(medians))
-    tolerance = max(TOLERANCE, RESOLUTION_MS / 2 / ours_p50_ms) if ours_p50_ms > 0 else TOLERANCE
-    diff = (ours_p50_ms - theirs) / theirs if theirs > 0 else float("inf")
+    gap = ours_p50_ms - theirs
+    # The looser of 3 % and half the tool's rounding step, in milliseconds.
+    allowed_ms = max(TOLERANCE * theirs, RESOLUTION_MS / 2)
+    within = abs(gap) <= allowed_ms + 1e-12
+    if theirs >= RESOLUTION_MS:
+        diff: float | None = gap / theirs
+        tolerance: float | None = allowed_ms / theirs
+        compared_at = "relative"
+    else:  # the tool printed 0.00 ms: below its resolution, no ratio exists
+        diff = tolerance = None
+        compared_at = f"absolute, at the tool's {RESOLUTION_MS:g} ms resolution (its p50 rounds to 0)"
     last = tool_results[-1]
     return {
         "tool": f"python -m {TOOL} (LiteRT CompiledModel API)",
@@ -81,9 +94,12 @@ def compare(ours_p50_ms: float, tool_results: list[dict[str, Any]]) -> dict[str,
         "tool_init_ms": float(np.median([r["latency"]["init_ms"] for r in tool_results])),
         "tool_fully_accelerated": last.get("fully_accelerated"),
         "ours_p50_ms": ours_p50_ms,
+        "absolute_difference_ms": gap,
         "relative_difference": diff,
         "tolerance": tolerance,
-        "within_tolerance": abs(diff) <= tolerance,
+        "tolerance_ms": allowed_ms,
+        "compared_at": compared_at,
+        "within_tolerance": bool(within),
         "resolution_ms": RESOLUTION_MS,
         "cores": last.get("cores"),
     }

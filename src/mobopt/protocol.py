@@ -127,8 +127,10 @@ def _flags(entry: dict[str, Any], opts: dict[str, Any]) -> list[str]:
         flags.append(f"an extra measurement failed: {err}")
     cc = entry.get("crosscheck")
     if cc and cc.get("within_tolerance") is False:
+        by = (f"{cc['relative_difference']:+.1%} (tolerance {cc['tolerance']:.0%})" if cc.get("relative_difference") is not None
+              else f"{cc['absolute_difference_ms']:+.4g} ms (tolerance {cc['tolerance_ms']:.4g} ms, {cc['compared_at']})")
         flags.append(f"cross-check: our p50 {cc['ours_p50_ms']:.4g} ms differs from {cc['tool']}'s "
-                     f"{cc['tool_p50_ms']:.4g} ms by {cc['relative_difference']:+.1%} (tolerance {cc['tolerance']:.0%})")
+                     f"{cc['tool_p50_ms']:.4g} ms by {by}")
     elif cc and cc.get("error"):
         flags.append(f"cross-check failed: {cc['error']}")
     for key in ("delegation", "op_profile"):

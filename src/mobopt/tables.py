@@ -188,7 +188,7 @@ def to_markdown(df: pd.DataFrame) -> str:
     shown["p95_ci"] = [_interval(lo, hi) for lo, hi in zip(df["p95_ci_low_ms"], df["p95_ci_high_ms"], strict=True)]
     shown["xnnpack"] = ["" if pd.isna(n) else f"{int(d)}/{int(n)} ({int(p)})"
                         for d, n, p in zip(df["delegated_nodes"], df["nodes"], df["partitions"], strict=True)]
-    shown["crosscheck"] = ["" if pd.isna(c) else f"{c:.4g} ({d:+.1%})"
+    shown["crosscheck"] = ["" if pd.isna(c) else f"{c:.4g}" if pd.isna(d) else f"{c:.4g} ({d:+.1%})"
                            for c, d in zip(df["crosscheck_p50_ms"], df["crosscheck_difference"], strict=True)]
     notes = []
     marks = []
