@@ -24,14 +24,18 @@ reproduce: setup
 	$(SNAKEMAKE) --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG))
 
 demo: setup
-	$(BIN)/python -m mobopt digits-idx data/demo/digits-idx
+	$(BIN)/mobopt digits-idx data/demo/digits-idx
 	$(SNAKEMAKE) --cores 2 --configfile config/demo.yaml
 
 report: setup
 	$(SNAKEMAKE) --cores 1 $(if $(CONFIG),--configfile $(CONFIG)) --report reports/report.html
 
+# ruff; the stage layers (import-linter contracts in pyproject.toml); snakefmt as the Snakemake
+# catalog checks it; Snakemake's own linter.
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/snakefmt --check Snakefile workflow/rules
 	$(SNAKEMAKE) --lint
 
 test: lint

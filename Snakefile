@@ -20,16 +20,15 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/data.smk"
-include: "workflow/rules/train.smk"
-include: "workflow/rules/graph_opt.smk"
-include: "workflow/rules/convert.smk"
+include: "workflow/rules/datasets.smk"
+include: "workflow/rules/models.smk"
+include: "workflow/rules/optimize.smk"
 include: "workflow/rules/evaluate.smk"
-include: "workflow/rules/benchmark.smk"
+include: "workflow/rules/bench.smk"
 include: "workflow/rules/report.smk"
 
 
 rule all:
     default_target: True
     input:
-        final_outputs(),
+        PLAN.final_outputs(),

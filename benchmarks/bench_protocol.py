@@ -41,9 +41,9 @@ def busy_cores() -> float:
 def convert_all(work: Path, name: str, spec: dict, shape, classes: int, variants=("float32", "int8")) -> dict[str, Path]:
     import numpy as np
 
-    from mobopt.convert import convert
-    from mobopt.datasets import save_split
-    from mobopt.models import build
+    from mobopt.datasets.prepared import save_split
+    from mobopt.models.architectures import build
+    from mobopt.optimize.convert import convert
 
     rng = np.random.default_rng(0)
     prepared = work / f"{name}-prepared"
@@ -100,7 +100,7 @@ def main():
     args = ap.parse_args()
     work = Path(args.keep or tempfile.mkdtemp(prefix="mobopt-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    from mobopt.train import configure_tensorflow
+    from mobopt.models.runtime import configure_tensorflow
 
     configure_tensorflow(0, 1)
     models = {"paper ViT": convert_all(work, "vit", {"name": "vit"}, (28, 28, 1), 10)}

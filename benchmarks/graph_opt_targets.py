@@ -63,13 +63,14 @@ def digits_prepared(work: Path, size: int | None, train_images: int | None = Non
     """Digits as MNIST (28x28x1) through the real fetch+prepare code; ``size``: upsampled to size x size RGB,
     the training split cut to its first ``train_images`` (training MobileNetV2 at 224 px on 2 shared cores is slow)."""
     from mobopt import datasets
+    from mobopt.datasets import fetch, mnist, prepared, standins
 
     base = work / "digits28"
     if not (base / "meta.json").exists():
-        datasets.write_digits_as_mnist(work / "idx")
-        datasets.fetch_files(datasets.MNIST_FILES, {"source": "path", "path": str(work / "idx"), "verify": False},
+        standins.write_digits_as_mnist(work / "idx")
+        fetch.fetch_files(mnist.MNIST_FILES, {"source": "path", "path": str(work / "idx"), "verify": False},
                              work / "raw")
-        datasets.prepare_mnist(work / "raw", base, {"validation_fraction": 0.1}, seed=42)
+        mnist.prepare(work / "raw", base, {"validation_fraction": 0.1}, seed=42)
     if size is None:
         return base
     out = work / f"digits{size}"
@@ -83,7 +84,7 @@ def digits_prepared(work: Path, size: int | None, train_images: int | None = Non
                 x, y = x[:train_images], y[:train_images]
                 meta["counts"]["train"] = int(len(y))
             big = np.stack([np.asarray(Image.fromarray(img[..., 0]).resize((size, size), Image.BILINEAR)) for img in x])
-            datasets.save_split(out, split, np.repeat(big[..., None], 3, axis=-1), y)
+            prepared.save_split(out, split, np.repeat(big[..., None], 3, axis=-1), y)
         meta["image_shape"] = [size, size, 3]
         (out / "meta.json").write_text(json.dumps(meta))
     return out
@@ -169,7 +170,7 @@ def main():
     if "vit" in names:
         vit = paper["experiments"]["vit_mnist"]
         spec = {"model": vit["model"], "train": {**vit["train"], "batch_size": 32}}
-        from mobopt.graphopt import options
+        from mobopt.optimize.graphopt import options
 
         go = options(paper.get("graph_opt", {}))  # the paper config's steps and 0.3 pp budget
         go["pruning"]["epochs"] = demo["graph_opt"]["pruning"]["epochs"]  # few steps per epoch on 1,437 images
@@ -179,7 +180,7 @@ def main():
         spec = {"model": {**mob["model"], "weights": "none"},
                 "train": {"epochs": args.mobilenet_epochs, "batch_size": 32, "learning_rate": 0.001, "warmup_epochs": 1,
                           "threads": 2}}
-        from mobopt.graphopt import options
+        from mobopt.optimize.graphopt import options
 
         go = options(paper.get("graph_opt", {}))
         go["mixed_precision"].update(mob.get("graph_opt", {}).get("mixed_precision", {}))  # the 1 pp budget

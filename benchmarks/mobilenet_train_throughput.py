@@ -34,19 +34,20 @@ def main():
 
     import numpy as np
 
-    from mobopt.train import Phase, configure_tensorflow, set_trainable
+    from mobopt.models.runtime import configure_tensorflow
+    from mobopt.models.train import Phase, set_trainable
 
     configure_tensorflow(0, args.threads)
     import keras
 
-    from mobopt import models
+    from mobopt.models import architectures
 
     rates = {}
     for size in args.sizes:
         rng = np.random.default_rng(0)
         x = rng.integers(0, 256, (args.batch, size, size, 3)).astype("float32")
         y = rng.integers(0, 29, args.batch)
-        model = models.build({"name": "mobilenetv2", "alpha": 1.0, "weights": "none"}, (size, size, 3), 29)
+        model = architectures.build({"name": "mobilenetv2", "alpha": 1.0, "weights": "none"}, (size, size, 3), 29)
         for name, frozen in (("frozen", True), ("fine_tune", False)):
             set_trainable(model, Phase(name, 0, 1, 1e-3, 0, frozen), fine_tune_from=100)
             model.compile(optimizer=keras.optimizers.AdamW(1e-4), loss="sparse_categorical_crossentropy")

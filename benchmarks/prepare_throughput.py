@@ -5,7 +5,7 @@ that does not grow with the dataset (give two ``--images`` counts to check).
 A synthetic tree in the ASL Alphabet layout (``asl_alphabet_train/
 asl_alphabet_train/<CLASS>/<CLASS><n>.jpg``, 200 x 200 JPEGs of ~15 kB, like
 the real ones) is generated once per count in ``--workdir`` and reused.  Each
-measurement runs :func:`mobopt.images.write_split` in a fresh process, so
+measurement runs :func:`mobopt.datasets.images.write_split` in a fresh process, so
 its peak RSS is the prepare's alone.  Peak RSS is each process's own VmHWM
 from ``/proc`` (the parent reads its own at the end; workers, children of the
 forkserver, are sampled every 0.1 s while they live): ``ru_maxrss`` of
@@ -60,7 +60,7 @@ def cpu_seconds() -> tuple[float, float]:
 
 def ensure_tree(workdir: Path, classes: list[str], per_class: int) -> Path:
     """The ASL-layout tree for this count, generated once; a marker file says it is complete."""
-    from mobopt.images import write_fake_class_tree
+    from mobopt.datasets.standins import write_fake_class_tree
 
     base = workdir / f"asl-{len(classes)}x{per_class}"
     root = base / "asl_alphabet_train" / "asl_alphabet_train"
@@ -109,7 +109,7 @@ class ChildSampler(threading.Thread):
 
 def child(spec: dict) -> dict:
     """One measurement, in a fresh process: scan, write_split, peak RSS and CPU time."""
-    from mobopt.images import Problems, scan_class_tree, write_split
+    from mobopt.datasets.images import Problems, scan_class_tree, write_split
 
     out = Path(spec["out"])
     out.mkdir(parents=True, exist_ok=True)
@@ -150,13 +150,13 @@ def child(spec: dict) -> dict:
 
 
 def profile(root: Path, classes: list[str], size: int, crop_fraction: float, n: int) -> dict[str, float]:
-    """ms per image of each step of mobopt.images._decode plus the write, in this process (one core)."""
+    """ms per image of each step of mobopt.datasets.images._decode plus the write, in this process (one core)."""
     import io
     import math
 
     from PIL import Image
 
-    from mobopt.images import _to_rgb
+    from mobopt.datasets.images import _to_rgb
 
     files = sorted((root / classes[0]).iterdir())[:n]
     steps = dict.fromkeys(("read", "decode", "resize", "tobytes", "write"), 0.0)

@@ -1,7 +1,7 @@
 """Training throughput of the paper's ViT at batch 128, and the cost of the workflow's input pipeline.
 
 Compares one epoch of ``model.fit`` on in-memory float tensors (Keras slices
-them itself) with one epoch fed by :func:`mobopt.train.epoch_batches` (uint8
+them itself) with one epoch fed by :func:`mobopt.models.train.epoch_batches` (uint8
 in memory, per-epoch seeded permutation, cast per batch), after a warm-up that
 excludes tracing.  The two are interleaved (A B A B ...) in one process with
 one compiled train step, and medians are reported: on a shared VM the CPU time
@@ -27,17 +27,18 @@ def main():
 
     import numpy as np
 
-    from mobopt.train import TRAIN_DEFAULTS, configure_tensorflow, epoch_batches
+    from mobopt.models.runtime import configure_tensorflow
+    from mobopt.models.train import TRAIN_DEFAULTS, epoch_batches
 
     tf = configure_tensorflow(0, args.threads)
     import keras
 
-    from mobopt import models
+    from mobopt.models import architectures
 
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (args.images, 28, 28, 1), dtype=np.uint8)
     y = rng.integers(0, 10, args.images).astype(np.int64)
-    model = models.build({"name": "vit"}, (28, 28, 1), 10, x[:1024])
+    model = architectures.build({"name": "vit"}, (28, 28, 1), 10, x[:1024])
     assert model.count_params() == 870_937
     model.compile(optimizer=keras.optimizers.AdamW(1e-3, weight_decay=TRAIN_DEFAULTS["weight_decay"]),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])

@@ -93,7 +93,7 @@ def http_server(tmp_path):
 @pytest.fixture(scope="session")
 def digits_idx(tmp_path_factory) -> Path:
     """scikit-learn's digits written as the four MNIST IDX .gz files."""
-    from mobopt.datasets import write_digits_as_mnist
+    from mobopt.datasets.standins import write_digits_as_mnist
 
     out = tmp_path_factory.mktemp("digits-idx")
     write_digits_as_mnist(out)
@@ -103,12 +103,12 @@ def digits_idx(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def prepared_digits(tmp_path_factory, digits_idx) -> Path:
     """Digits through the real fetch (source: path) and prepare code."""
-    from mobopt import datasets
+    from mobopt.datasets import fetch, mnist
 
     raw = tmp_path_factory.mktemp("raw")
     out = tmp_path_factory.mktemp("prepared")
-    datasets.fetch_files(datasets.MNIST_FILES, {"source": "path", "path": str(digits_idx), "verify": False}, raw)
-    datasets.prepare_mnist(raw, out, {"validation_fraction": 0.1}, seed=1)
+    fetch.fetch_files(mnist.MNIST_FILES, {"source": "path", "path": str(digits_idx), "verify": False}, raw)
+    mnist.prepare(raw, out, {"validation_fraction": 0.1}, seed=1)
     return out
 
 
@@ -150,8 +150,8 @@ def make_asl_zip(path: Path, *, per_class: int = 5, size=(48, 48), official_test
     import tempfile
     import zipfile
 
-    from mobopt.datasets import ASL_CLASSES, ASL_TEST_DIR, ASL_TRAIN_DIR
-    from mobopt.images import write_fake_class_tree
+    from mobopt.datasets.asl_alphabet import ASL_CLASSES, ASL_TEST_DIR, ASL_TRAIN_DIR
+    from mobopt.datasets.standins import write_fake_class_tree
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -178,8 +178,8 @@ def make_imagenette_tgz(path: Path, *, train_per_class: int = 6, val_per_class: 
     import tarfile
     import tempfile
 
-    from mobopt.datasets import IMAGENETTE_WNIDS
-    from mobopt.images import write_fake_class_tree
+    from mobopt.datasets.imagenet_subset import IMAGENETTE_WNIDS
+    from mobopt.datasets.standins import write_fake_class_tree
 
     stem = path.name.removesuffix(".tgz")
     with tempfile.TemporaryDirectory() as tmp:
@@ -208,7 +208,7 @@ def write_mobilenetv2_weights(folder: Path, *, alpha: float = 0.35, include_top:
     import keras
     from keras.src.legacy.saving import legacy_h5_format
 
-    from mobopt.pretrained import weight_files
+    from mobopt.models.pretrained import weight_files
 
     shape = (input_size, input_size, 3)
     name = weight_files({"name": "mobilenetv2", "alpha": alpha, "include_top": include_top}, shape)[0]

@@ -11,8 +11,8 @@ import zipfile
 import pytest
 
 from mobopt import MobOptError
-from mobopt.archives import safe_extract
-from mobopt.download import DownloadError, RemoteFile, download
+from mobopt.common.download import DownloadError, RemoteFile, download
+from mobopt.datasets.archives import safe_extract
 
 #: Nested folders, an empty file and a binary one with every byte value.
 FILES = {

@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from mobopt.atomic import atomic_path, write_json, write_text
+from mobopt.common.atomic import atomic_path, write_json, write_text
 
 
 def test_written_files_get_the_umask_mode_not_mkstemps_0600(tmp_path):

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from conftest import ADB_SERIAL, mobopt_cli, write_adb_stand_in, write_benchmark_model_emulator
 
-from mobopt import MobOptError, benchmark_model, crosscheck, devices, stats
-from mobopt.protocol import _flags
+from mobopt import MobOptError
+from mobopt.bench import benchmark_model, crosscheck, devices, stats
+from mobopt.bench.protocol import _flags
 
 DATA = Path(__file__).parent / "data"
 
@@ -78,7 +79,7 @@ def test_unknown_device_and_broken_model_are_named(tiny_tflites, tmp_path):
     broken = tmp_path / "broken.tflite"
     broken.write_bytes(b"not a flatbuffer" * 10)
     proc = mobopt_cli("bench-run", "--model", broken, "--device", "host_1t", "--out", tmp_path / "y.json", check=False)
-    assert proc.returncode == 2 and f"{broken}: LiteRT cannot load it" in proc.stderr
+    assert proc.returncode == 1 and f"{broken}: LiteRT cannot load it" in proc.stderr
     assert not (tmp_path / "x.json").exists() and not (tmp_path / "y.json").exists()
 
 
@@ -283,7 +284,7 @@ def test_android_without_a_phone_or_with_adb_errors_is_named(phone, tiny_tflites
     models = ["--model", f"conv={tiny_tflites['conv']}", "--out", f"conv={tmp_path / 'c.json'}"]
     proc = mobopt_cli("bench", "--device", "android", *models, "--binary", phone["binary"],
                       "--options", json.dumps({"android": phone["options"]}), check=False)
-    assert proc.returncode == 2 and "device android: no phone attached to adb" in proc.stderr
+    assert proc.returncode == 1 and "device android: no phone attached to adb" in proc.stderr
     monkeypatch.setenv("STANDIN_ADB_STATE", "unauthorized")
     ok, why = devices.availability("android", phone["options"])
     assert not ok and f"{ADB_SERIAL}: unauthorized" in why
@@ -291,7 +292,7 @@ def test_android_without_a_phone_or_with_adb_errors_is_named(phone, tiny_tflites
     monkeypatch.setenv("STANDIN_ADB_FAIL_PUSH", "1")
     proc = mobopt_cli("bench", "--device", "android", *models, "--binary", phone["binary"],
                       "--options", json.dumps({"android": phone["options"]}), check=False)
-    assert proc.returncode == 2 and f"phone {ADB_SERIAL}: `adb push" in proc.stderr and "No space left" in proc.stderr
+    assert proc.returncode == 1 and f"phone {ADB_SERIAL}: `adb push" in proc.stderr and "No space left" in proc.stderr
     assert not (tmp_path / "c.json").exists()
     monkeypatch.setenv("PATH", "/nonexistent")
     ok, why = devices.availability("android", phone["options"])
@@ -300,7 +301,7 @@ def test_android_without_a_phone_or_with_adb_errors_is_named(phone, tiny_tflites
 
 def test_phone_mean_and_std_pool_the_repeats_exactly():
     """benchmark_model prints each repeat's count, mean and std only; pooled they must equal those of all runs."""
-    from mobopt import protocol
+    from mobopt.bench import protocol
 
     rng = np.random.default_rng(3)
     runs = [rng.gamma(2.0, 1.0, n) + shift for n, shift in ((1200, 5.0), (800, 5.5), (1000, 4.8))]
@@ -313,7 +314,7 @@ def test_phone_mean_and_std_pool_the_repeats_exactly():
 
 def test_failed_extras_are_flagged_apart_from_failed_repeats():
     """A failed load sample, cross-check or explanation is named in the flags; it is not a missing repeat."""
-    from mobopt import protocol
+    from mobopt.bench import protocol
 
     opts = protocol.options({})
     entry = {"repeats": [{"p50_ms": 1.0}] * 3, "repeat_p50_spread": 0.0, "threads": 1, "cpu_percent": 99.0,

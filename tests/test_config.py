@@ -29,8 +29,8 @@ def test_defaults_are_filled_in():
     cfg = _load("demo.yaml")
     del cfg["benchmark"]
     validate(cfg, SCHEMA, set_default=True)
-    from mobopt.android import ANDROID_DEFAULTS
-    from mobopt.protocol import PROTOCOL_DEFAULTS
+    from mobopt.bench.android import ANDROID_DEFAULTS
+    from mobopt.bench.protocol import PROTOCOL_DEFAULTS
 
     bench = cfg["benchmark"]
     assert bench["devices"] == ["host_1t"]

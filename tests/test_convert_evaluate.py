@@ -83,7 +83,7 @@ def test_classification_metrics_by_hand():
 
 
 def test_quantize_dequantize_follow_the_tensor_parameters():
-    from mobopt.litert import dequantize_output, quantize_input
+    from mobopt.litert.interpreter import dequantize_output, quantize_input
 
     detail = {"name": "image", "dtype": np.int8, "quantization": (1.0, -128)}
     np.testing.assert_array_equal(quantize_input(np.array([0.0, 127.6, 255.0, 300.0]), detail), [-128, 0, 127, 127])

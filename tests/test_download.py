@@ -6,7 +6,8 @@ import json
 import pytest
 
 from mobopt import MobOptError, datasets
-from mobopt.download import ChecksumError, DownloadError, RemoteFile, download
+from mobopt.common.download import ChecksumError, DownloadError, RemoteFile, download
+from mobopt.datasets import mnist
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB: several chunks, so truncation lands mid-transfer
 
@@ -99,7 +100,7 @@ def test_mnist_download_from_local_mirror(http_server, tmp_path, digits_idx):
         (http_server.root / f.name).write_bytes(f.read_bytes())
     http_server.fail("t10k-images-idx3-ubyte.gz", ("truncate", 1000))
     out = tmp_path / "raw"
-    record = datasets.download_mnist({"source": "url", "mirrors": [http_server.url], "verify": False,
+    record = mnist.download({"source": "url", "mirrors": [http_server.url], "verify": False,
                                       "backoff": 0, "progress": False}, out)
     assert set(record["files"]) == set(datasets.DATASETS["mnist"].raw_files({}))
     saved = json.loads((out / "SOURCE.json").read_text())
@@ -112,17 +113,17 @@ def test_mnist_pins_reject_standin_data(http_server, tmp_path, digits_idx):
     for f in digits_idx.iterdir():
         (http_server.root / f.name).write_bytes(f.read_bytes())
     with pytest.raises(DownloadError, match="train-images-idx3-ubyte.gz"):
-        datasets.download_mnist({"source": "url", "mirrors": [http_server.url], "backoff": 0, "progress": False},
+        mnist.download({"source": "url", "mirrors": [http_server.url], "backoff": 0, "progress": False},
                                 tmp_path / "raw")
     assert not (tmp_path / "raw" / "train-images-idx3-ubyte.gz").exists()
 
 
 def test_path_source_missing_file(tmp_path):
     with pytest.raises(MobOptError, match=r"train-images-idx3-ubyte.gz: not found"):
-        datasets.download_mnist({"source": "path", "path": str(tmp_path)}, tmp_path / "raw")
+        mnist.download({"source": "path", "path": str(tmp_path)}, tmp_path / "raw")
 
 
 def test_path_source_verifies_pins(tmp_path, digits_idx):
     with pytest.raises(ChecksumError, match="size .* expected 9912422"):
-        datasets.download_mnist({"source": "path", "path": str(digits_idx)}, tmp_path / "raw")
+        mnist.download({"source": "path", "path": str(digits_idx)}, tmp_path / "raw")
     assert not (tmp_path / "raw" / "train-images-idx3-ubyte.gz").exists()

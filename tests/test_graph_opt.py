@@ -29,12 +29,12 @@ def pruned(tmp_path_factory, trained_tiny, prepared_digits):
 def test_pruning_reaches_the_sparsity_and_leaves_no_pruning_state(pruned, trained_tiny):
     import keras
 
-    from mobopt import models
-    from mobopt.pruning import measure_sparsity, prunable_kernels
+    from mobopt.models import architectures
+    from mobopt.optimize.pruning import measure_sparsity, prunable_kernels
 
     info = json.loads((pruned / "pruning.json").read_text())
-    model = models.load(pruned / "pruned.keras")
-    original = models.load(trained_tiny / "model.keras")
+    model = architectures.load(pruned / "pruned.keras")
+    original = architectures.load(trained_tiny / "model.keras")
     measured = measure_sparsity(model, 512)
     assert measured == info["measured"]
     assert len(measured["kernels"]) >= 8  # patch embedding, attention projections, MLPs, head
@@ -53,7 +53,7 @@ def test_pruning_reaches_the_sparsity_and_leaves_no_pruning_state(pruned, traine
 
 
 def test_magnitude_mask_and_schedule():
-    from mobopt.pruning import magnitude_mask, schedule
+    from mobopt.optimize.pruning import magnitude_mask, schedule
 
     w = np.array([[0.5, -0.1], [0.05, -2.0]])
     np.testing.assert_array_equal(magnitude_mask(w, 0.5), [[1, 0], [0, 1]])
@@ -89,7 +89,7 @@ def test_sensitivity_ranking_is_deterministic(sensitivity_runs):
 
 
 def test_norms_by_hand():
-    from mobopt.mixed_precision import matrix_norm, relative_error
+    from mobopt.optimize.mixed_precision import matrix_norm, relative_error
 
     m = np.diag([3.0, 4.0])
     assert matrix_norm(m, "nuclear") == pytest.approx(7.0)
@@ -106,7 +106,7 @@ def test_norms_by_hand():
 
 @pytest.fixture(scope="module")
 def builder(sensitivity_runs, prepared_digits):
-    from mobopt.graphopt import builder_for, options
+    from mobopt.optimize.graphopt import builder_for, options
 
     sens = json.loads((sensitivity_runs / "a.json").read_text())
     return builder_for(sensitivity_runs / "a.tflite", prepared_digits, sens["layers"],
@@ -114,8 +114,8 @@ def builder(sensitivity_runs, prepared_digits):
 
 
 def test_mixed_model_keeps_exactly_the_chosen_layers_in_higher_precision(builder):
-    from mobopt import fusion
-    from mobopt.mixed_precision import higher_precision_layers
+    from mobopt.optimize import fusion
+    from mobopt.optimize.mixed_precision import higher_precision_layers
 
     b, sens = builder
     chosen = {r["layer"] for r in sens["ranking"][:3]}
@@ -134,8 +134,8 @@ def test_mixed_model_keeps_exactly_the_chosen_layers_in_higher_precision(builder
 def test_selection_respects_the_budget_or_says_by_how_much_it_missed(builder, sensitivity_runs, prepared_digits,
                                                                      tmp_path):
     from mobopt import MobOptError
-    from mobopt.graphopt import options, sample_images
-    from mobopt.mixed_precision import accuracy_on, select
+    from mobopt.optimize.graphopt import options, sample_images
+    from mobopt.optimize.mixed_precision import accuracy_on, select
 
     b, sens = builder
     x, y = sample_images(prepared_digits, "val", 60, 1, 3)
@@ -156,8 +156,8 @@ def test_selection_respects_the_budget_or_says_by_how_much_it_missed(builder, se
 
 
 def test_reorder_keeps_the_model_valid(builder):
-    from mobopt.graphopt import order_changed, reorder
-    from mobopt.mixed_precision import accuracy_on
+    from mobopt.optimize.graphopt import order_changed, reorder
+    from mobopt.optimize.mixed_precision import accuracy_on
 
     b, _ = builder
     data = b.build(set())
@@ -216,11 +216,12 @@ def test_new_converter_variants(trained_tiny, prepared_digits, tmp_path):
 
 
 def test_fusion_is_verified_on_mobilenetv2(tmp_path):
-    from mobopt import fusion, graphopt, models
-    from mobopt.train import configure_tensorflow
+    from mobopt.models import architectures
+    from mobopt.models.runtime import configure_tensorflow
+    from mobopt.optimize import fusion, graphopt
 
     configure_tensorflow(0, 1)
-    model = models.build({"name": "mobilenetv2", "alpha": 0.35, "weights": "none", "include_top": False},
+    model = architectures.build({"name": "mobilenetv2", "alpha": 0.35, "weights": "none", "include_top": False},
                          (32, 32, 3), 5)
     rep = fusion.report(fusion.keras_layers(model), graphopt.float_tflite(model))
     checks = rep["checks"]

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from mobopt import MobOptError, datasets
-from mobopt.idx import IdxError, read_idx, write_idx
+from mobopt.datasets import mnist
+from mobopt.datasets.idx import IdxError, read_idx, write_idx
 
 
 @pytest.mark.parametrize("suffix", [".gz", ""])
@@ -73,8 +74,8 @@ def _mnist_dir(tmp_path, n_train=20, n_test=10, labels=None):
 
 def test_prepare_splits_are_stratified_and_seeded(tmp_path):
     raw = _mnist_dir(tmp_path / "raw", n_train=100)
-    a = datasets.prepare_mnist(raw, tmp_path / "a", {"validation_fraction": 0.2}, seed=3)
-    b = datasets.prepare_mnist(raw, tmp_path / "b", {"validation_fraction": 0.2}, seed=3)
+    a = mnist.prepare(raw, tmp_path / "a", {"validation_fraction": 0.2}, seed=3)
+    b = mnist.prepare(raw, tmp_path / "b", {"validation_fraction": 0.2}, seed=3)
     assert a == b
     assert a["counts"] == {"train": 80, "val": 20, "test": 10}
     _, yv = datasets.load_split(tmp_path / "a", "val")
@@ -90,11 +91,11 @@ def test_prepare_splits_are_stratified_and_seeded(tmp_path):
 def test_prepare_rejects_mismatched_counts(tmp_path):
     raw = _mnist_dir(tmp_path / "raw", n_train=20, labels=np.zeros(19, dtype=np.uint8))
     with pytest.raises(MobOptError, match="20 images but .*train-labels-idx1-ubyte.gz has 19 labels"):
-        datasets.prepare_mnist(raw, tmp_path / "out", {}, seed=0)
+        mnist.prepare(raw, tmp_path / "out", {}, seed=0)
     assert not list((tmp_path / "out").glob("*.npy")) if (tmp_path / "out").exists() else True
 
 
 def test_prepare_rejects_out_of_range_labels(tmp_path):
     raw = _mnist_dir(tmp_path / "raw", n_train=20, labels=np.full(20, 12, dtype=np.uint8))
     with pytest.raises(MobOptError, match="labels span 12..12, expected 0..9"):
-        datasets.prepare_mnist(raw, tmp_path / "out", {}, seed=0)
+        mnist.prepare(raw, tmp_path / "out", {}, seed=0)

@@ -11,7 +11,8 @@ import pytest
 from conftest import make_asl_zip, make_imagenette_tgz, write_kaggle_stand_in
 
 from mobopt import MobOptError, datasets
-from mobopt.download import RemoteFile, sha256sum
+from mobopt.common.download import RemoteFile, sha256sum
+from mobopt.datasets import asl_alphabet, imagenet_subset
 
 KEY = "s3cr3t-kaggle-key-0123456789"
 
@@ -41,40 +42,40 @@ def kaggle_env(tmp_path, monkeypatch, asl_zip):
 def test_asl_from_kaggle_records_sha256_never_the_key(tmp_path, kaggle_env, asl_zip, caplog):
     caplog.set_level("DEBUG")
     raw = tmp_path / "raw"
-    record = datasets.download_asl_alphabet(kaggle_env, raw)
+    record = asl_alphabet.download(kaggle_env, raw)
     assert record["files"]["asl-alphabet.zip"]["sha256"] == sha256sum(asl_zip)
     assert record["files"]["asl-alphabet.zip"]["origin"] == "kaggle:grassknoted/asl-alphabet"
     assert record["layout"]["official_test_images"] == 28
-    assert (raw / "tree" / datasets.ASL_TRAIN_DIR / "space").is_dir()
+    assert (raw / "tree" / asl_alphabet.ASL_TRAIN_DIR / "space").is_dir()
     assert json.loads((raw / "SOURCE.json").read_text()) == json.loads(json.dumps(record))
     assert KEY not in caplog.text and KEY not in (raw / "SOURCE.json").read_text()
 
 
 def test_asl_strict_layout_check_names_what_differs(tmp_path, kaggle_env):
     with pytest.raises(MobOptError, match="expected 3000 images per class.*verify: false"):
-        datasets.download_asl_alphabet({**kaggle_env, "verify": True}, tmp_path / "raw")
+        asl_alphabet.download({**kaggle_env, "verify": True}, tmp_path / "raw")
 
 
 def test_asl_pinned_sha256_is_enforced(tmp_path, kaggle_env, asl_zip):
     with pytest.raises(MobOptError, match=f"computed {sha256sum(asl_zip)}"):
-        datasets.download_asl_alphabet({**kaggle_env, "sha256": "0" * 64}, tmp_path / "raw")
+        asl_alphabet.download({**kaggle_env, "sha256": "0" * 64}, tmp_path / "raw")
     assert not (tmp_path / "raw" / "asl-alphabet.zip").exists()
     pinned = {**kaggle_env, "sha256": sha256sum(asl_zip)}
-    assert datasets.download_asl_alphabet(pinned, tmp_path / "raw")["files"]["asl-alphabet.zip"]["pinned_sha256"]
+    assert asl_alphabet.download(pinned, tmp_path / "raw")["files"]["asl-alphabet.zip"]["pinned_sha256"]
 
 
 def test_asl_without_credentials_says_how_to_provide_them(tmp_path, kaggle_env, monkeypatch):
     monkeypatch.delenv("KAGGLE_KEY")
     monkeypatch.delenv("KAGGLE_USERNAME")
     with pytest.raises(MobOptError) as err:
-        datasets.download_asl_alphabet(kaggle_env, tmp_path / "raw")
+        asl_alphabet.download(kaggle_env, tmp_path / "raw")
     for hint in ("KAGGLE_USERNAME", "kaggle.json", "source: path"):
         assert hint in str(err.value)
     assert not (tmp_path / "raw" / "asl-alphabet.zip").exists()
 
 
 def test_asl_from_a_manually_downloaded_zip(tmp_path, asl_zip):
-    record = datasets.download_asl_alphabet({"source": "path", "path": str(asl_zip), "verify": False,
+    record = asl_alphabet.download({"source": "path", "path": str(asl_zip), "verify": False,
                                              "progress": False}, tmp_path / "raw")
     assert record["files"]["asl-alphabet.zip"]["origin"] == str(asl_zip)
 
@@ -82,7 +83,7 @@ def test_asl_from_a_manually_downloaded_zip(tmp_path, asl_zip):
 def test_asl_path_traversal_member_is_refused(tmp_path):
     evil = make_asl_zip(tmp_path / "evil.zip", per_class=1, extra={"../../escaped.txt": b"x"})
     with pytest.raises(MobOptError, match="escaped.txt"):
-        datasets.download_asl_alphabet({"source": "path", "path": str(evil), "verify": False, "progress": False},
+        asl_alphabet.download({"source": "path", "path": str(evil), "verify": False, "progress": False},
                                        tmp_path / "raw")
     assert not (tmp_path / "raw" / "tree").exists() and not (tmp_path / "escaped.txt").exists()
 
@@ -90,20 +91,20 @@ def test_asl_path_traversal_member_is_refused(tmp_path):
 @pytest.fixture(scope="module")
 def asl_raw(tmp_path_factory, asl_zip):
     raw = tmp_path_factory.mktemp("asl-raw")
-    datasets.download_asl_alphabet({"source": "path", "path": str(asl_zip), "verify": False, "progress": False}, raw)
+    asl_alphabet.download({"source": "path", "path": str(asl_zip), "verify": False, "progress": False}, raw)
     return raw
 
 
 def test_asl_prepare_fails_on_too_many_bad_images(tmp_path, asl_raw):
     with pytest.raises(MobOptError, match="max_bad_fraction"):
-        datasets.prepare_asl_alphabet(asl_raw, tmp_path / "out", {"image_size": 32, "progress": False}, seed=0)
+        asl_alphabet.prepare(asl_raw, tmp_path / "out", {"image_size": 32, "progress": False}, seed=0)
     assert not list((tmp_path / "out").glob("*.npy"))
 
 
 def test_asl_prepare_splits_and_reports_problems(tmp_path, asl_raw):
     opts = {"image_size": 32, "progress": False, "max_bad_fraction": 0.05, "workers": 2,
             "validation_fraction": 0.2, "test_fraction": 0.2}
-    meta = datasets.prepare_asl_alphabet(asl_raw, tmp_path / "a", opts, seed=0)
+    meta = asl_alphabet.prepare(asl_raw, tmp_path / "a", opts, seed=0)
     counts = meta["counts"]  # 29 x 5 good images + 2 bad ones, which are skipped wherever they fell
     assert counts["train"] + counts["val"] + counts["test"] == 29 * 5 and counts["official_test"] == 28
     assert counts["test"] in (28, 29) and counts["val"] in (28, 29)
@@ -112,10 +113,10 @@ def test_asl_prepare_splits_and_reports_problems(tmp_path, asl_raw):
     assert meta["image_shape"] == [32, 32, 3] and len(meta["classes"]) == 29
     x, y = datasets.load_split(tmp_path / "a", "official_test")
     assert x.shape == (28, 32, 32, 3) and x.dtype == np.uint8
-    assert datasets.ASL_CLASSES.index("del") not in y.tolist()
+    assert asl_alphabet.ASL_CLASSES.index("del") not in y.tolist()
     for split in ("train",):  # stratified: every class in the training split
         assert set(datasets.load_split(tmp_path / "a", split)[1].tolist()) == set(range(29))
-    again = datasets.prepare_asl_alphabet(asl_raw, tmp_path / "b", {**opts, "workers": 1}, seed=0)
+    again = asl_alphabet.prepare(asl_raw, tmp_path / "b", {**opts, "workers": 1}, seed=0)
     assert again == meta
     for name in ("train_x.npy", "test_y.npy", "official_test_x.npy"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
@@ -129,19 +130,19 @@ def imagenette(tmp_path_factory):
 def test_imagenette_pinned_download_extract_and_prepare(tmp_path, http_server, imagenette, monkeypatch):
     (http_server.root / imagenette.name).write_bytes(imagenette.read_bytes())
     pins = RemoteFile(imagenette.name, imagenette.stat().st_size, sha256sum(imagenette))
-    monkeypatch.setitem(datasets.IMAGENETTE_ARCHIVES, "160", pins)
+    monkeypatch.setitem(imagenet_subset.IMAGENETTE_ARCHIVES, "160", pins)
     http_server.fail(imagenette.name, ("truncate", 1000))  # resumed with a Range request
     opts = {"mirrors": [http_server.url], "resolution": "160", "backoff": 0, "progress": False,
             "image_size": 32, "crop_fraction": 0.875}
-    record = datasets.download_imagenet_subset(opts, tmp_path / "raw")
+    record = imagenet_subset.download(opts, tmp_path / "raw")
     assert record["files"][imagenette.name]["sha256"] == pins.sha256 and record["verified_against_pins"]
-    meta = datasets.prepare_imagenet_subset(tmp_path / "raw", tmp_path / "out", opts, seed=0)
+    meta = imagenet_subset.prepare(tmp_path / "raw", tmp_path / "out", opts, seed=0)
     assert meta["counts"]["test"] == 20  # only the ILSVRC2012_val_* half of val
     assert meta["counts"]["train"] + meta["counts"]["val"] == 60 + 20
     assert meta["num_outputs"] == 1000 and meta["label_indices"][1] == 217 and meta["class_names"][9] == "parachute"
     _, y = datasets.load_split(tmp_path / "out", "test")
     assert set(y.tolist()) == {0, 217, 482, 491, 497, 566, 569, 571, 574, 701}
-    everything = datasets.prepare_imagenet_subset(tmp_path / "raw", tmp_path / "all", {**opts, "ilsvrc_val_only": False},
+    everything = imagenet_subset.prepare(tmp_path / "raw", tmp_path / "all", {**opts, "ilsvrc_val_only": False},
                                                   seed=0)
     assert everything["counts"]["test"] == 40
 
@@ -150,7 +151,7 @@ def test_imagenette_wrong_checksum_fails_with_the_computed_hash(tmp_path, http_s
     (http_server.root / "imagenette2-160.tgz").write_bytes(imagenette.read_bytes())
     opts = {"mirrors": [http_server.url], "resolution": "160", "backoff": 0, "progress": False}
     with pytest.raises(MobOptError, match="size .* expected 99003388"):  # the real archive's pinned size
-        datasets.download_imagenet_subset(opts, tmp_path / "raw")
+        imagenet_subset.download(opts, tmp_path / "raw")
     assert not (tmp_path / "raw" / "imagenette2-160.tgz").exists()
 
 
@@ -164,5 +165,5 @@ def test_imagenette_traversal_member_is_refused(tmp_path, http_server):
         tf.addfile(info, io.BytesIO(b"x"))
     opts = {"mirrors": [http_server.url], "resolution": "160", "verify": False, "backoff": 0, "progress": False}
     with pytest.raises(MobOptError, match="outside.txt"):
-        datasets.download_imagenet_subset(opts, tmp_path / "raw")
+        imagenet_subset.download(opts, tmp_path / "raw")
     assert not (tmp_path / "raw" / "tree").exists() and not (tmp_path / "outside.txt").exists()

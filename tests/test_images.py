@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mobopt import MobOptError, images
-from mobopt.images import BadImage, Problems, check_problems, load_image, scan_class_tree, write_fake_class_tree, write_split
+from mobopt import MobOptError
+from mobopt.datasets import images
+from mobopt.datasets.images import BadImage, Problems, check_problems, load_image, scan_class_tree, write_split
+from mobopt.datasets.standins import write_fake_class_tree
 
 CLASSES = ("A", "B", "C")
 
@@ -61,7 +63,7 @@ def test_scan_sorted_with_unexpected_folder_and_files(tree):
 
 
 def test_image_list_is_compact_and_behaves_like_a_list_of_pairs(tree, tmp_path):
-    from mobopt.images import ImageList
+    from mobopt.datasets.images import ImageList
 
     items = scan_class_tree(tree, CLASSES, Problems())
     pairs = list(items)
@@ -305,7 +307,7 @@ def test_sigkill_leaves_nothing_under_final_names_and_no_orphans(tmp_path, tree)
     out_x, out_y = tmp_path / "out_x.npy", tmp_path / "out_y.npy"
     script = (
         "from pathlib import Path\n"
-        "from mobopt.images import Problems, scan_class_tree, write_split\n"
+        "from mobopt.datasets.images import Problems, scan_class_tree, write_split\n"
         f"items = scan_class_tree(Path({str(tree)!r}), {list(CLASSES)!r}, Problems())\n"
         f"write_split(items, 16, Path({str(out_x)!r}), Path({str(out_y)!r}), workers=2, chunksize=2, problems=Problems(),"
         " progress=False)\n"

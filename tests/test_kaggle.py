@@ -10,7 +10,7 @@ import zipfile
 import pytest
 
 from mobopt import MobOptError
-from mobopt.kaggle import MISSING_CREDENTIALS, credential_source, download_dataset, redact, secrets
+from mobopt.datasets.kaggle import MISSING_CREDENTIALS, credential_source, download_dataset, redact, secrets
 
 SLUG = "grassknoted/asl-alphabet"
 KEY = "s3cr3t-0123456789abcdef"

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 from conftest import mobopt_cli, write_mobilenetv2_weights
 
-from mobopt import MobOptError, pretrained
-from mobopt.download import sha256sum
+from mobopt import MobOptError
+from mobopt.common.download import sha256sum
 from mobopt.evaluate import classification_metrics
+from mobopt.models import pretrained
 
 
 def first_weight(h5_path, layer):
@@ -54,22 +55,22 @@ def test_fetch_records_the_hash_and_enforces_a_pin(tmp_path, http_server, weight
 
 
 def test_build_loads_the_weights_file(weights_www):
-    from mobopt import models
+    from mobopt.models import architectures
 
     folder = weights_www[0].parent
-    model = models.build({"name": "mobilenetv2", "alpha": 0.35, "include_top": False}, (32, 32, 3), 29,
+    model = architectures.build({"name": "mobilenetv2", "alpha": 0.35, "include_top": False}, (32, 32, 3), 29,
                          weights_dir=folder)
     backbone = model.get_layer("backbone")
     kernel = first_weight(weights_www[0], "Conv1")
     np.testing.assert_array_equal(backbone.get_layer("Conv1").get_weights()[0], kernel)
     assert model.output_shape == (None, 29)
-    top = models.build({"name": "mobilenetv2", "alpha": 0.35, "include_top": True}, (32, 32, 3), 1000,
+    top = architectures.build({"name": "mobilenetv2", "alpha": 0.35, "include_top": True}, (32, 32, 3), 1000,
                        weights_dir=folder)
     assert top.output_shape == (None, 1000)
     with pytest.raises(MobOptError, match="1000-class ImageNet head.*29 outputs"):
-        models.build({"name": "mobilenetv2", "alpha": 0.35, "include_top": True}, (32, 32, 3), 29, weights_dir=folder)
+        architectures.build({"name": "mobilenetv2", "alpha": 0.35, "include_top": True}, (32, 32, 3), 29, weights_dir=folder)
     with pytest.raises(MobOptError, match="pretrained weights not found"):
-        models.build({"name": "mobilenetv2", "alpha": 0.5}, (32, 32, 3), 29, weights_dir=folder)
+        architectures.build({"name": "mobilenetv2", "alpha": 0.5}, (32, 32, 3), 29, weights_dir=folder)
 
 
 def test_metrics_through_a_larger_head():
@@ -86,8 +87,10 @@ def test_metrics_through_a_larger_head():
 @pytest.fixture(scope="module")
 def tiny_asl(tmp_path_factory):
     """A tiny ASL-like prepared dataset (32 px) written directly in the prepared format."""
-    from mobopt.datasets import ASL_CLASSES, save_split
-    from mobopt.images import load_image, write_fake_class_tree
+    from mobopt.datasets.asl_alphabet import ASL_CLASSES
+    from mobopt.datasets.images import load_image
+    from mobopt.datasets.prepared import save_split
+    from mobopt.datasets.standins import write_fake_class_tree
 
     root = tmp_path_factory.mktemp("asl-tree")
     write_fake_class_tree(root, ASL_CLASSES[:4], 24, size=(48, 48), workers=1)

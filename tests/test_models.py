@@ -6,17 +6,17 @@ from conftest import REPO
 
 
 def test_paper_vit_has_870937_parameters():
-    from mobopt import models
+    from mobopt.models import architectures
 
     cfg = yaml.safe_load((REPO / "config/config.yaml").read_text())
-    model = models.build(cfg["experiments"]["vit_mnist"]["model"], (28, 28, 1), 10)
+    model = architectures.build(cfg["experiments"]["vit_mnist"]["model"], (28, 28, 1), 10)
     assert model.count_params() == 870_937
 
 
 def test_paper_vit_structure():
-    from mobopt import models
+    from mobopt.models import architectures
 
-    model = models.build({"name": "vit"}, (28, 28, 1), 10)
+    model = architectures.build({"name": "vit"}, (28, 28, 1), 10)
     names = [layer.name for layer in model.layers]
     assert sum(n.endswith("_attn") for n in names) == 5
     assert model.get_layer("block0_attn")._num_heads == 2
@@ -27,21 +27,22 @@ def test_paper_vit_structure():
 
 
 def test_bad_model_options_are_clear():
-    from mobopt import MobOptError, models
+    from mobopt import MobOptError
+    from mobopt.models import architectures
 
     with pytest.raises(MobOptError, match="patch_size 5 does not divide the input size 28x28"):
-        models.build({"name": "vit", "patch_size": 5}, (28, 28, 1), 10)
+        architectures.build({"name": "vit", "patch_size": 5}, (28, 28, 1), 10)
     with pytest.raises(MobOptError, match="unknown model.name 'resnet'"):
-        models.build({"name": "resnet"}, (28, 28, 1), 10)
+        architectures.build({"name": "resnet"}, (28, 28, 1), 10)
 
 
 def test_schema_model_names_match_registry():
-    from mobopt import models
+    from mobopt.models import architectures
 
     schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
     exp = schema["properties"]["experiments"]["additionalProperties"]
     model = exp["properties"]["model"]
-    assert sorted(model["properties"]["name"]["enum"]) == sorted(models.MODELS)
+    assert sorted(model["properties"]["name"]["enum"]) == sorted(architectures.MODELS)
     # every architecture has its own option schema, selected by name
-    assert sorted(rule["if"]["properties"]["name"]["const"] for rule in model["allOf"]) == sorted(models.MODELS)
-    assert all(name in schema["$defs"] for name in models.MODELS)
+    assert sorted(rule["if"]["properties"]["name"]["const"] for rule in model["allOf"]) == sorted(architectures.MODELS)
+    assert all(name in schema["$defs"] for name in architectures.MODELS)

@@ -3,8 +3,8 @@
 import pandas as pd
 import pytest
 
-from mobopt import paper
-from mobopt.plots import pareto_front
+from mobopt.report import paper
+from mobopt.report.plots import pareto_front
 
 
 def test_published_table2_is_complete_and_unambiguous():

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from mobopt import plots
+from mobopt.report import plots
 
 
 @pytest.fixture

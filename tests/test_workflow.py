@@ -118,8 +118,8 @@ def test_first_run_builds_everything(workflow_run):
     assert ("/train-images-idx3-ubyte.gz", None) in state.requests
     assert jobs_run(first.stderr) == {
         "download_mnist", "prepare_mnist", "download_asl_alphabet", "prepare_asl_alphabet", "download_imagenet_subset",
-        "prepare_imagenet_subset", "download_weights", "train", "convert", "evaluate_keras", "evaluate_tflite",
-        *(f"benchmark_{e}" for e in EXPERIMENTS), "table1", "table2", "accuracy_table", "op_profile_table",
+        "prepare_imagenet_subset", "fetch_weights", "train", "convert", "evaluate",
+        *(f"bench_{e}" for e in EXPERIMENTS), "table1", "table2", "accuracy_table", "op_profile_table",
         "training_curves", "evaluation_figure", *REPORT_RULES, "peak_models", "cpu_peak", "size_figure", "paper_table2",
         "prune", "sensitivity", "select_precision", "sensitivity_figure", "variants_table", "all"}
     # the pretrained ImageNet model is not trained, so it has no training curves
@@ -206,7 +206,7 @@ def test_forcerun_convert_reruns_only_what_depends_on_it(workflow_run):
     before = {p: (work / p).stat().st_mtime_ns for p in upstream}
     proc = snakemake(work, "--cores", "2", "--forcerun", "results/tflite/vit_mnist/int8.tflite")
     assert proc.returncode == 0, proc.stderr[-5000:]
-    assert jobs_run(proc.stderr) == {"convert", "evaluate_tflite", "benchmark_vit_mnist", "table2", "accuracy_table",
+    assert jobs_run(proc.stderr) == {"convert", "evaluate", "bench_vit_mnist", "table2", "accuracy_table",
                                      "op_profile_table", "evaluation_figure", "size_figure", "variants_table", *REPORT_RULES,
                                      "all"}
     assert before == {p: (work / p).stat().st_mtime_ns for p in upstream}
@@ -224,19 +224,17 @@ def test_html_report_bundles_figures_and_table(report_html):
 
 
 def _entries(work):
-    """The entries the workflow passes to the table rules, rebuilt from the config (as common.smk does)."""
+    """The entries the workflow passes to the table rules, from the same plan the rules use."""
+    from mobopt.workflow.plan import Plan
+
     cfg = yaml.safe_load((work / "config.yaml").read_text())
-    return [{"experiment": name, "label": exp.get("label", name), "model_name": exp["model"]["name"],
-             "dataset": exp["dataset"], "variant": v, "device": "host_1t",
-             "bench": str(work / f"results/bench/host_1t/{name}/{v}.json"),
-             "tflite_info": str(work / f"results/tflite/{name}/{v}.json"),
-             "eval": str(work / f"results/eval/{name}/test/{v}.json")}
-            for name, exp in cfg["experiments"].items() for v in exp["variants"]]
+    entries = Plan(cfg).bench_entries(["host_1t"])
+    return [{**e, **{k: str(work / e[k]) for k in ("bench", "tflite_info", "eval")}} for e in entries]
 
 
 def test_every_table_regenerates_from_the_result_jsons(workflow_run):
     """Every number in the tables is traceable: rebuilding them from the JSONs gives the same tables."""
-    from mobopt import tables
+    from mobopt.report import tables
 
     work = workflow_run[0]
     entries = _entries(work)

@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from mobopt import litert, provenance
-from mobopt.atomic import write_json
-from mobopt.datasets import load_meta, load_split
+from mobopt import litert
+from mobopt.common import provenance
+from mobopt.common.atomic import write_json
+from mobopt.datasets.prepared import load_meta, load_split
 
 log = logging.getLogger(__name__)
 
@@ -79,13 +80,13 @@ def predict_tflite(model_path: str | Path, x: np.ndarray, threads: int = 1) -> n
 
 
 def predict_keras(model_path: str | Path, x: np.ndarray, seed: int = 0) -> np.ndarray:
-    from mobopt.train import configure_tensorflow
+    from mobopt.models.runtime import configure_tensorflow
 
     tf = configure_tensorflow(seed, 2)
-    from mobopt import models
-    from mobopt.train import eval_batches
+    from mobopt.models import architectures
+    from mobopt.models.train import eval_batches
 
-    model = models.load(model_path)
+    model = architectures.load(model_path)
     # batch by batch from the (memory-mapped) split: a float copy of ASL's test split would be 5 GB
     return np.asarray(model.predict(eval_batches(tf, x, np.zeros(len(x), np.int64)), verbose=0))
 

@@ -41,11 +41,11 @@ RUN_TIMEOUT = 1200
 FAIL_TIMEOUT = 240
 #: Rules that run as cluster jobs in the demo, with their job counts (benchmark jobs, which measure
 #: and must have their node to themselves, are counted apart); the rest are local rules.
-CLUSTER_JOBS = {"prepare_mnist": 1, "train": 1, "prune": 1, "sensitivity": 1, "convert": 4, "evaluate_keras": 1,
-                "evaluate_tflite": 4, "peak_models": 1}
+CLUSTER_JOBS = {"prepare_mnist": 1, "train": 1, "prune": 1, "sensitivity": 1, "convert": 4, "evaluate": 5,
+                "peak_models": 1}
 #: Rules whose jobs measure latency: the per-experiment benchmarks, the CPU's peak and the graph-opt
 #: layer selection (it benchmarks its candidates).
-MEASURING_RULES = {"benchmark_vit_mnist", "cpu_peak", "select_precision"}
+MEASURING_RULES = {"bench_vit_mnist", "cpu_peak", "select_precision"}
 LOCAL_RULES = {"download_mnist", "table1", "table2", "accuracy_table", "training_curves", "evaluation_figure",
                "paper_table2", "paper_vs_reproduced", "op_profile_table", "latency_figure", "pareto_figure",
                "size_figure", "roofline_figure", "summary"}
@@ -171,9 +171,9 @@ def test_each_result_records_the_slurm_job_that_made_it(demo):
     assert job_of["results/tflite/vit_mnist/int8.json"] != job_of["results/tflite/vit_mnist/float32.json"]
     assert made_by["results/models/vit_mnist/metrics.json"] == "train"
     assert made_by["results/tflite/vit_mnist/int8.json"] == "convert"
-    assert made_by["results/eval/vit_mnist/test/keras.json"] == "evaluate_keras"
-    assert made_by["results/eval/vit_mnist/test/int8.json"] == "evaluate_tflite"
-    assert made_by["results/bench/host_1t/vit_mnist/int8.json"].startswith("benchmark")
+    assert made_by["results/eval/vit_mnist/test/keras.json"] == "evaluate"
+    assert made_by["results/eval/vit_mnist/test/int8.json"] == "evaluate"
+    assert made_by["results/bench/host_1t/vit_mnist/int8.json"].startswith("bench_")
 
 
 def test_a_benchmark_has_its_node_to_itself(demo):
@@ -215,7 +215,7 @@ def test_one_stage_reruns_on_the_cluster_with_the_users_profile(demo):
     run = Run("rerun one stage (profiles/slurm)", work, ["--profile", str(USER_PROFILE), *this_cluster,
                                                          "--forcerun", target], RUN_TIMEOUT)
     assert run.returncode == 0, run.tail()
-    assert sorted(rule_of(j) for j in sacct(run.run_id)) == ["evaluate_tflite"]
+    assert sorted(rule_of(j) for j in sacct(run.run_id)) == ["evaluate"]
     assert (work / target).stat().st_mtime_ns > old_eval
     assert before == {p: (work / p).stat().st_mtime_ns for p in upstream}
 

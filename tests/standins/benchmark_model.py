@@ -9,7 +9,7 @@ This one takes its flags (``--graph``, ``--num_threads``, ``--num_runs``,
 and a ``count=... first=... curr=... min=... max=... avg=... std=... p5=...
 median=... p95=...`` line in microseconds with nearest-rank percentiles, the
 inference-timings and memory lines, and with op profiling the ``Run Order``
-and ``Summary by node type`` tables (per-op times from mobopt.opprofile).
+and ``Summary by node type`` tables (per-op times from mobopt.bench.opprofile).
 """
 
 import os
@@ -55,7 +55,7 @@ def phase(it, n: int, min_s: float, max_s: float) -> list[int]:
 
 
 def op_tables(graph: str, threads: int) -> None:
-    from mobopt import opprofile
+    from mobopt.bench import opprofile
 
     prof = opprofile.profile(graph, threads=threads, runs=20, warmup=2)
     total = sum(o["median_us"] for o in prof["ops"]) / 1e3

@@ -1,50 +1,47 @@
-# Stage 4: accuracy and loss on each evaluation split (test, plus a dataset's own extra test
+# Evaluation: accuracy and loss on each evaluation split (test, plus a dataset's own extra test
 # sets such as ASL's official 28 images), for every .tflite variant (LiteRT, TF-free, batch 1,
-# inputs quantized with the tensor's scale and zero point) and for the Keras model, so the
-# Keras-to-TFLite gap is visible.
+# inputs quantized with the tensor's scale and zero point) and for the Keras model (variant
+# `keras`), so the Keras-to-TFLite gap is visible. One rule: the command tells the two apart
+# by the file; only the environment, threads and memory differ.
 
 
-rule evaluate_tflite:
+def evaluate_threads(wildcards):
+    return 2 if wildcards.variant == "keras" else 1
+
+
+def evaluate_mem_mb(wildcards):
+    return 4000 if wildcards.variant == "keras" else 3000
+
+
+def evaluate_env(wildcards):
+    """Keras needs TensorFlow; a .tflite is evaluated in the TF-free LiteRT environment."""
+    return (
+        "../../envs/tf.yaml"
+        if wildcards.variant == "keras"
+        else "../../envs/litert.yaml"
+    )
+
+
+rule evaluate:
     input:
-        model="results/tflite/{experiment}/{variant}.tflite",
+        model=eval_model,
         data=experiment_data,
     output:
         "results/eval/{experiment}/{split}/{variant}.json",
-    params:
-        data=lambda w, input: os.path.dirname(input.data[0]),
     log:
         "logs/evaluate/{experiment}/{split}/{variant}.log",
     benchmark:
         "results/jobstats/evaluate/{experiment}/{split}/{variant}.tsv"
-    threads: 1
-    resources:
-        mem_mb=3000,
-        runtime=60,
+    wildcard_constraints:
+        variant="|".join([*variant_registry.VARIANTS, "keras"]),
     conda:
-        "../../envs/litert.yaml"
-    shell:
-        "python -m mobopt evaluate --model {input.model:q} --data {params.data:q} --split {wildcards.split}"
-        " --out {output:q} > {log:q} 2>&1"
-
-
-rule evaluate_keras:
-    input:
-        model="results/models/{experiment}/model.keras",
-        data=experiment_data,
-    output:
-        "results/eval/{experiment}/{split}/keras.json",
+        evaluate_env
+    threads: evaluate_threads
+    resources:
+        mem_mb=evaluate_mem_mb,
+        runtime=60,
     params:
-        data=lambda w, input: os.path.dirname(input.data[0]),
-    log:
-        "logs/evaluate/{experiment}/{split}/keras.log",
-    benchmark:
-        "results/jobstats/evaluate/{experiment}/{split}/keras.tsv"
-    threads: 2
-    resources:
-        mem_mb=4000,
-        runtime=60,
-    conda:
-        "../../envs/tf.yaml"
+        data=folder_of_first,
     shell:
         "python -m mobopt evaluate --model {input.model:q} --data {params.data:q} --split {wildcards.split}"
         " --out {output:q} > {log:q} 2>&1"

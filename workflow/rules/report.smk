@@ -1,28 +1,71 @@
-# Stage 6: tables, figures and the report's landing page, built only from result files (every
-# number traceable to a JSON). Categories are numbered so the report lists them in this order.
-# Local rules: seconds of work, which on a cluster would wait longer in the queue than they run.
+# Tables, figures and the report's landing page, built only from result files (every number
+# traceable to a JSON). Categories are numbered so the report lists them in this order. Local
+# rules: seconds of work, which on a cluster would wait longer in the queue than they run; one
+# thread (Snakemake's default) and the same small request each.
+
+REPORT_ENV = "../../envs/report.yaml"
+REPORT_RESOURCES = {"mem_mb": 2000, "runtime": 15}
+PAPER_DATA = workflow.source_path("../../src/mobopt/report/data/paper.yaml")
+
+
+localrules:
+    table2,
+    paper_table2,
+    paper_vs_reproduced,
+    op_profile_table,
+    table1,
+    accuracy_table,
+    training_curves,
+    evaluation_figure,
+    latency_figure,
+    pareto_figure,
+    size_figure,
+    roofline_figure,
+    summary,
+    sensitivity_figure,
+    variants_table,
+
+
+def experiment_label(wildcards):
+    return PLAN.label(wildcards.experiment)
+
+
+def device_bench_files(*keys):
+    """What a per-device figure reads: the files of that device's entries."""
+    return lambda wildcards: PLAN.entry_files(
+        PLAN.bench_entries([wildcards.device]), keys
+    )
+
+
+def device_bench_entries(wildcards):
+    return as_json(PLAN.bench_entries([wildcards.device]))
+
+
+def summary_bench_file():
+    """One benchmark result, for the run's provenance on the landing page."""
+    entries = PLAN.bench_entries()
+    return entries[0]["bench"] if entries else []
 
 
 rule table2:
     input:
-        entry_files(bench_entries(), ("bench", "tflite_info", "eval")),
+        bench_entry_files(("bench", "tflite_info", "eval")),
     output:
         csv=report(
-            "reports/tables/table2.csv", caption="../report/table2.rst", category="2 Tables"
+            "reports/tables/table2.csv",
+            caption="../report/table2.rst",
+            category="2 Tables",
         ),
         md="reports/tables/table2.md",
         tex="reports/tables/table2.tex",
-    params:
-        entries=as_json(bench_entries()),
     log:
         "logs/report/table2.log",
-    localrule: True
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=15,
     conda:
-        "../../envs/report.yaml"
+        REPORT_ENV
+    resources:
+        **REPORT_RESOURCES,
+    params:
+        entries=as_json(PLAN.bench_entries()),
     shell:
         "python -m mobopt table2 --entries {params.entries:q} --out-csv {output.csv:q} --out-md {output.md:q}"
         " --out-tex {output.tex:q} > {log:q} 2>&1"
@@ -30,7 +73,7 @@ rule table2:
 
 rule paper_table2:
     input:
-        workflow.source_path("../../src/mobopt/data/paper.yaml"),
+        PAPER_DATA,
     output:
         csv=report(
             "reports/tables/table2_paper.csv",
@@ -41,13 +84,10 @@ rule paper_table2:
         tex="reports/tables/table2_paper.tex",
     log:
         "logs/report/table2_paper.log",
-    localrule: True
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=15,
     conda:
-        "../../envs/report.yaml"
+        REPORT_ENV
+    resources:
+        **REPORT_RESOURCES,
     shell:
         "python -m mobopt paper-table2 --out-csv {output.csv:q} --out-md {output.md:q} --out-tex {output.tex:q}"
         " > {log:q} 2>&1"
@@ -55,8 +95,8 @@ rule paper_table2:
 
 rule paper_vs_reproduced:
     input:
-        entry_files(bench_entries(), ("bench", "tflite_info", "eval")),
-        workflow.source_path("../../src/mobopt/data/paper.yaml"),
+        bench_entry_files(("bench", "tflite_info", "eval")),
+        PAPER_DATA,
     output:
         csv=report(
             "reports/tables/paper_vs_reproduced.csv",
@@ -65,25 +105,22 @@ rule paper_vs_reproduced:
         ),
         md="reports/tables/paper_vs_reproduced.md",
         tex="reports/tables/paper_vs_reproduced.tex",
-    params:
-        entries=as_json(bench_entries()),
     log:
         "logs/report/paper_vs_reproduced.log",
-    localrule: True
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=15,
     conda:
-        "../../envs/report.yaml"
+        REPORT_ENV
+    resources:
+        **REPORT_RESOURCES,
+    params:
+        entries=as_json(PLAN.bench_entries()),
     shell:
-        "python -m mobopt paper-vs --entries {params.entries:q} --out-csv {output.csv:q} --out-md {output.md:q}"
+        "python -m mobopt paper-vs-reproduced --entries {params.entries:q} --out-csv {output.csv:q} --out-md {output.md:q}"
         " --out-tex {output.tex:q} > {log:q} 2>&1"
 
 
 rule op_profile_table:
     input:
-        entry_files(bench_entries(), ("bench",)),
+        bench_entry_files(("bench",)),
     output:
         csv=report(
             "reports/tables/op_profile.csv",
@@ -91,42 +128,38 @@ rule op_profile_table:
             category="2 Tables",
         ),
         md="reports/tables/op_profile.md",
-    params:
-        entries=as_json(bench_entries()),
     log:
         "logs/report/op_profile.log",
-    localrule: True
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=15,
     conda:
-        "../../envs/report.yaml"
+        REPORT_ENV
+    resources:
+        **REPORT_RESOURCES,
+    params:
+        entries=as_json(PLAN.bench_entries()),
     shell:
-        "python -m mobopt op-table --entries {params.entries:q} --out-csv {output.csv:q} --out-md {output.md:q}"
+        "python -m mobopt op-profile-table --entries {params.entries:q} --out-csv {output.csv:q} --out-md {output.md:q}"
         " > {log:q} 2>&1"
 
 
 rule table1:
     input:
-        entry_files(model_entries(), ("metrics", "meta")),
+        PLAN.entry_files(PLAN.model_entries(), ("metrics", "meta")),
     output:
         csv=report(
-            "reports/tables/table1.csv", caption="../report/table1.rst", category="2 Tables"
+            "reports/tables/table1.csv",
+            caption="../report/table1.rst",
+            category="2 Tables",
         ),
         md="reports/tables/table1.md",
         tex="reports/tables/table1.tex",
-    params:
-        entries=as_json(model_entries()),
     log:
         "logs/report/table1.log",
-    localrule: True
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=15,
     conda:
-        "../../envs/report.yaml"
+        REPORT_ENV
+    resources:
+        **REPORT_RESOURCES,
+    params:
+        entries=as_json(PLAN.model_entries()),
     shell:
         "python -m mobopt table1 --entries {params.entries:q} --out-csv {output.csv:q} --out-md {output.md:q}"
         " --out-tex {output.tex:q} > {log:q} 2>&1"
@@ -134,7 +167,7 @@ rule table1:
 
 rule accuracy_table:
     input:
-        entry_files(eval_entries(EVAL_SPLITS), ("eval",)),
+        PLAN.entry_files(PLAN.eval_entries(PLAN.eval_split_names), ("eval",)),
     output:
         csv=report(
             "reports/tables/accuracy.csv",
@@ -142,19 +175,16 @@ rule accuracy_table:
             category="2 Tables",
         ),
         md="reports/tables/accuracy.md",
-    params:
-        entries=as_json(eval_entries(EVAL_SPLITS)),
     log:
         "logs/report/accuracy.log",
-    localrule: True
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=15,
     conda:
-        "../../envs/report.yaml"
+        REPORT_ENV
+    resources:
+        **REPORT_RESOURCES,
+    params:
+        entries=as_json(PLAN.eval_entries(PLAN.eval_split_names)),
     shell:
-        "python -m mobopt accuracy --entries {params.entries:q} --out-csv {output.csv:q} --out-md {output.md:q}"
+        "python -m mobopt accuracy-table --entries {params.entries:q} --out-csv {output.csv:q} --out-md {output.md:q}"
         " > {log:q} 2>&1"
 
 
@@ -169,25 +199,22 @@ rule training_curves:
             subcategory="Training",
         ),
         svg="reports/figures/training_curves_{experiment}.svg",
-    params:
-        title=lambda w: label(w.experiment),
     log:
         "logs/report/training_curves_{experiment}.log",
-    localrule: True
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=15,
     conda:
-        "../../envs/report.yaml"
+        REPORT_ENV
+    resources:
+        **REPORT_RESOURCES,
+    params:
+        title=experiment_label,
     shell:
-        "python -m mobopt plot-history --history {input:q} --title {params.title:q}"
+        "python -m mobopt training-curves --history {input:q} --title {params.title:q}"
         " --png {output.png:q} --svg {output.svg:q} > {log:q} 2>&1"
 
 
 rule evaluation_figure:
     input:
-        entry_files(eval_entries(), ("eval",)),
+        PLAN.entry_files(PLAN.eval_entries(), ("eval",)),
     output:
         png=report(
             "reports/figures/fig{n}_{metric}.png",
@@ -196,28 +223,25 @@ rule evaluation_figure:
             subcategory="Accuracy and loss",
         ),
         svg="reports/figures/fig{n}_{metric}.svg",
+    log:
+        "logs/report/fig{n}_{metric}.log",
     wildcard_constraints:
         n="2|3",
         metric="accuracy|loss",
-    params:
-        entries=as_json(eval_entries()),
-    log:
-        "logs/report/fig{n}_{metric}.log",
-    localrule: True
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=15,
     conda:
-        "../../envs/report.yaml"
+        REPORT_ENV
+    resources:
+        **REPORT_RESOURCES,
+    params:
+        entries=as_json(PLAN.eval_entries()),
     shell:
-        "python -m mobopt plot-eval --entries {params.entries:q} --metric {wildcards.metric}"
+        "python -m mobopt evaluation-figure --entries {params.entries:q} --metric {wildcards.metric}"
         " --png {output.png:q} --svg {output.svg:q} > {log:q} 2>&1"
 
 
 rule latency_figure:
     input:
-        lambda w: entry_files(bench_entries([w.device]), ("bench",)),
+        device_bench_files("bench"),
     output:
         png=report(
             "reports/figures/latency_{device}.png",
@@ -226,25 +250,22 @@ rule latency_figure:
             subcategory="Latency",
         ),
         svg="reports/figures/latency_{device}.svg",
-    params:
-        entries=lambda w: as_json(bench_entries([w.device])),
     log:
         "logs/report/latency_{device}.log",
-    localrule: True
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=15,
     conda:
-        "../../envs/report.yaml"
+        REPORT_ENV
+    resources:
+        **REPORT_RESOURCES,
+    params:
+        entries=device_bench_entries,
     shell:
-        "python -m mobopt plot latency --entries {params.entries:q} --png {output.png:q} --svg {output.svg:q}"
+        "python -m mobopt latency-figure --entries {params.entries:q} --png {output.png:q} --svg {output.svg:q}"
         " > {log:q} 2>&1"
 
 
 rule pareto_figure:
     input:
-        lambda w: entry_files(bench_entries([w.device]), ("bench", "eval")),
+        device_bench_files("bench", "eval"),
     output:
         png=report(
             "reports/figures/pareto_{device}.png",
@@ -253,25 +274,22 @@ rule pareto_figure:
             subcategory="Accuracy vs latency",
         ),
         svg="reports/figures/pareto_{device}.svg",
-    params:
-        entries=lambda w: as_json(bench_entries([w.device])),
     log:
         "logs/report/pareto_{device}.log",
-    localrule: True
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=15,
     conda:
-        "../../envs/report.yaml"
+        REPORT_ENV
+    resources:
+        **REPORT_RESOURCES,
+    params:
+        entries=device_bench_entries,
     shell:
-        "python -m mobopt plot pareto --entries {params.entries:q} --png {output.png:q} --svg {output.svg:q}"
+        "python -m mobopt pareto-figure --entries {params.entries:q} --png {output.png:q} --svg {output.svg:q}"
         " > {log:q} 2>&1"
 
 
 rule size_figure:
     input:
-        entry_files(bench_entries(DEVICES[:1]), ("tflite_info",)),
+        PLAN.entry_files(PLAN.bench_entries(PLAN.devices[:1]), ("tflite_info",)),
     output:
         png=report(
             "reports/figures/size.png",
@@ -280,25 +298,22 @@ rule size_figure:
             subcategory="Size",
         ),
         svg="reports/figures/size.svg",
-    params:
-        entries=as_json(bench_entries(DEVICES[:1])),
     log:
         "logs/report/size.log",
-    localrule: True
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=15,
     conda:
-        "../../envs/report.yaml"
+        REPORT_ENV
+    resources:
+        **REPORT_RESOURCES,
+    params:
+        entries=as_json(PLAN.bench_entries(PLAN.devices[:1])),
     shell:
-        "python -m mobopt plot size --entries {params.entries:q} --png {output.png:q} --svg {output.svg:q}"
+        "python -m mobopt size-figure --entries {params.entries:q} --png {output.png:q} --svg {output.svg:q}"
         " > {log:q} 2>&1"
 
 
 rule roofline_figure:
     input:
-        entries=lambda w: entry_files(bench_entries([w.device]), ("bench", "tflite_info")),
+        entries=device_bench_files("bench", "tflite_info"),
         peak="results/bench/{device}/cpu_peak.json",
     output:
         png=report(
@@ -308,19 +323,16 @@ rule roofline_figure:
             subcategory="Roofline",
         ),
         svg="reports/figures/roofline_{device}.svg",
-    params:
-        entries=lambda w: as_json(bench_entries([w.device])),
     log:
         "logs/report/roofline_{device}.log",
-    localrule: True
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=15,
     conda:
-        "../../envs/report.yaml"
+        REPORT_ENV
+    resources:
+        **REPORT_RESOURCES,
+    params:
+        entries=device_bench_entries,
     shell:
-        "python -m mobopt plot-roofline --entries {params.entries:q} --peak {input.peak:q}"
+        "python -m mobopt roofline-figure --entries {params.entries:q} --peak {input.peak:q}"
         " --png {output.png:q} --svg {output.svg:q} > {log:q} 2>&1"
 
 
@@ -328,7 +340,7 @@ rule summary:
     input:
         verdicts="reports/tables/paper_vs_reproduced.csv",
         table2="reports/tables/table2.csv",
-        bench=bench_entries()[0]["bench"] if bench_entries() else [],
+        bench=summary_bench_file(),
     output:
         report(
             "reports/summary.html",
@@ -336,17 +348,14 @@ rule summary:
             category="1 Summary",
             labels={"page": "what was reproduced, run metadata"},
         ),
-    params:
-        config=as_json(config),
     log:
         "logs/report/summary.log",
-    localrule: True
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=15,
     conda:
-        "../../envs/report.yaml"
+        REPORT_ENV
+    resources:
+        **REPORT_RESOURCES,
+    params:
+        config=as_json(config),
     shell:
         "python -m mobopt summary --verdicts {input.verdicts:q} --table2 {input.table2:q} --bench {input.bench:q}"
         " --config {params.config:q} --out {output:q} > {log:q} 2>&1"
@@ -364,25 +373,22 @@ rule sensitivity_figure:
             subcategory="Graph optimization",
         ),
         svg="reports/figures/sensitivity_{experiment}.svg",
-    params:
-        title=lambda w: label(w.experiment),
     log:
         "logs/report/sensitivity_{experiment}.log",
-    localrule: True
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=15,
     conda:
-        "../../envs/report.yaml"
+        REPORT_ENV
+    resources:
+        **REPORT_RESOURCES,
+    params:
+        title=experiment_label,
     shell:
-        "python -m mobopt plot-sensitivity --sensitivity {input.sensitivity:q} --selection {input.selection:q}"
+        "python -m mobopt sensitivity-figure --sensitivity {input.sensitivity:q} --selection {input.selection:q}"
         " --title {params.title:q} --png {output.png:q} --svg {output.svg:q} > {log:q} 2>&1"
 
 
 rule variants_table:
     input:
-        entry_files(bench_entries(), ("bench", "tflite_info", "eval")),
+        bench_entry_files(("bench", "tflite_info", "eval")),
     output:
         csv=report(
             "reports/tables/variants.csv",
@@ -390,17 +396,14 @@ rule variants_table:
             category="2 Tables",
         ),
         md="reports/tables/variants.md",
-    params:
-        entries=as_json(bench_entries()),
     log:
         "logs/report/variants.log",
-    localrule: True
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=15,
     conda:
-        "../../envs/report.yaml"
+        REPORT_ENV
+    resources:
+        **REPORT_RESOURCES,
+    params:
+        entries=as_json(PLAN.bench_entries()),
     shell:
-        "python -m mobopt graph-opt-table --entries {params.entries:q} --out-csv {output.csv:q} --out-md {output.md:q}"
+        "python -m mobopt variants-table --entries {params.entries:q} --out-csv {output.csv:q} --out-md {output.md:q}"
         " > {log:q} 2>&1"

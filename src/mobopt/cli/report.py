@@ -1,0 +1,147 @@
+"""Report stages: result JSONs in, tables, figures and the landing page out (pandas and matplotlib, no TensorFlow).
+
+Each command is named as the workflow rule that runs it.
+"""
+
+from __future__ import annotations
+
+from mobopt.cli._args import add_command, add_entries, add_figure, add_table, json_arg, require
+
+
+def cmd_table1(a):
+    from mobopt.report.tables import write_table1
+
+    write_table1(a.entries, a.out_csv, a.out_md, a.out_tex)
+
+
+def cmd_table2(a):
+    from mobopt.report.tables import write_table2
+
+    write_table2(a.entries, a.out_csv, a.out_md, a.out_tex)
+
+
+def cmd_paper_table2(a):
+    from mobopt.report.tables import write_paper_table2
+
+    write_paper_table2(a.out_csv, a.out_md, a.out_tex)
+
+
+def cmd_paper_vs_reproduced(a):
+    from mobopt.report.tables import write_paper_vs_reproduced
+
+    write_paper_vs_reproduced(a.entries, a.out_csv, a.out_md, a.out_tex)
+
+
+def cmd_accuracy_table(a):
+    from mobopt.report.tables import write_accuracy
+
+    write_accuracy(a.entries, a.out_csv, a.out_md)
+
+
+def cmd_op_profile_table(a):
+    from mobopt.report.tables import write_op_profile
+
+    write_op_profile(a.entries, a.out_csv, a.out_md)
+
+
+def cmd_variants_table(a):
+    from mobopt.report.tables import write_variants
+
+    write_variants(a.entries, a.out_csv, a.out_md)
+
+
+def cmd_training_curves(a):
+    require(a.history)
+    from mobopt.report.plots import training_curves
+
+    training_curves(a.history, a.title, a.png, a.svg)
+
+
+def cmd_evaluation_figure(a):
+    from mobopt.report.plots import evaluation_bars
+
+    evaluation_bars(a.entries, a.metric, a.png, a.svg)
+
+
+def cmd_latency_figure(a):
+    from mobopt.report.plots import latency_distributions
+
+    latency_distributions(a.entries, a.png, a.svg)
+
+
+def cmd_size_figure(a):
+    from mobopt.report.plots import size_bars
+
+    size_bars(a.entries, a.png, a.svg)
+
+
+def cmd_pareto_figure(a):
+    from mobopt.report.plots import accuracy_latency_pareto
+
+    accuracy_latency_pareto(a.entries, a.png, a.svg)
+
+
+def cmd_roofline_figure(a):
+    require(a.peak)
+    from mobopt.report.plots import roofline
+
+    roofline(a.entries, a.peak, a.png, a.svg)
+
+
+def cmd_sensitivity_figure(a):
+    require(a.sensitivity, a.selection)
+    from mobopt.report.plots import sensitivity_bars
+
+    sensitivity_bars(a.sensitivity, a.selection, a.title, a.png, a.svg)
+
+
+def cmd_summary(a):
+    require(a.verdicts, a.table2, a.bench)
+    from mobopt.report.summary import write
+
+    write(a.verdicts, a.table2, a.bench, a.config, a.out)
+
+
+def register(sub) -> None:
+    add_table(sub, "table1", cmd_table1, "write Table 1 (models x datasets) from result JSONs", tex="optional")
+    add_table(sub, "table2", cmd_table2, "write Table 2 (CSV, Markdown, LaTeX) from result JSONs", tex="optional")
+    add_table(sub, "paper-table2", cmd_paper_table2, "write the paper's Table 2 as published (from the packaged paper.yaml)",
+              tex="required", entries=False)
+    add_table(sub, "paper-vs-reproduced", cmd_paper_vs_reproduced, "write the paper-vs-reproduced table with verdicts",
+              tex="required")
+    add_table(sub, "accuracy-table", cmd_accuracy_table, "write the accuracy table (every model, variant and evaluation split)")
+    add_table(sub, "op-profile-table", cmd_op_profile_table,
+              "write the per-op time profile table (CSV and Markdown) from benchmark JSONs")
+    add_table(sub, "variants-table", cmd_variants_table,
+              "per-variant table: size, accuracy, latency, ops, precision, sparsity")
+
+    s = add_figure(sub, "training-curves", cmd_training_curves, "training curves (paper Figs. 1 and 4)")
+    s.add_argument("--history", required=True, help="the training's history.csv")
+    s.add_argument("--title", required=True, help="figure title")
+
+    s = add_figure(sub, "evaluation-figure", cmd_evaluation_figure, "accuracy or loss, Keras vs variants (paper Figs. 2-3)")
+    add_entries(s)
+    s.add_argument("--metric", choices=("accuracy", "loss"), required=True, help="metric to plot")
+
+    for name, func, help in (
+        ("latency-figure", cmd_latency_figure, "latency distributions per variant"),
+        ("size-figure", cmd_size_figure, "model size bars per variant"),
+        ("pareto-figure", cmd_pareto_figure, "accuracy-latency Pareto fronts"),
+    ):
+        add_entries(add_figure(sub, name, func, help))
+
+    s = add_figure(sub, "roofline-figure", cmd_roofline_figure, "achieved GFLOP/s per variant against this CPU's measured peak")
+    add_entries(s)
+    s.add_argument("--peak", required=True, help="this CPU's measured peaks (cpu-peak's JSON)")
+
+    s = add_figure(sub, "sensitivity-figure", cmd_sensitivity_figure, "per-layer sensitivity figure, chosen layers marked")
+    s.add_argument("--sensitivity", required=True, help="the sensitivity ranking (JSON)")
+    s.add_argument("--selection", required=True, help="the precision selection (JSON)")
+    s.add_argument("--title", required=True, help="figure title")
+
+    s = add_command(sub, "summary", cmd_summary, "the report's landing page: verdicts and run metadata (HTML)")
+    s.add_argument("--verdicts", required=True, help="the paper-vs-reproduced table (CSV)")
+    s.add_argument("--table2", required=True, help="Table 2 (CSV)")
+    s.add_argument("--bench", required=True, help="one benchmark JSON, for the run's provenance")
+    s.add_argument("--config", type=json_arg, required=True, help="the workflow's config, as JSON")
+    s.add_argument("--out", required=True, help="HTML page to write")

@@ -1,0 +1,72 @@
+"""MNIST: the four gzip-compressed IDX files, checked against their published sizes and sha256.
+
+The prepared splits are the official 60k train (less a seeded, stratified
+validation split) and 10k test images, 28x28x1 uint8.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mobopt import MobOptError
+from mobopt.common.atomic import write_json
+from mobopt.common.download import RemoteFile
+from mobopt.datasets import fetch, prepared
+from mobopt.datasets.idx import read_idx
+
+CLASSES = tuple(str(i) for i in range(10))
+
+#: Sizes and sha256 of the canonical gzip-compressed IDX files (as the mirrors serve them).
+MNIST_FILES = (
+    RemoteFile("train-images-idx3-ubyte.gz", 9912422, "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"),
+    RemoteFile("train-labels-idx1-ubyte.gz", 28881, "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c"),
+    RemoteFile("t10k-images-idx3-ubyte.gz", 1648877, "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"),
+    RemoteFile("t10k-labels-idx1-ubyte.gz", 4542, "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"),
+)
+
+
+
+def download(options: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    return fetch.fetch_files(MNIST_FILES, options, out_dir)
+
+
+def _read_pair(raw_dir: Path, images: str, labels: str, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    x = read_idx(raw_dir / images, expect_ndim=3)
+    y = read_idx(raw_dir / labels, expect_ndim=1)
+    if x.shape[0] != y.shape[0]:
+        raise MobOptError(f"{raw_dir / images} has {x.shape[0]} images but {raw_dir / labels} has {y.shape[0]} labels")
+    if x.dtype != np.uint8:
+        raise MobOptError(f"{raw_dir / images}: pixel type {x.dtype}, expected uint8")
+    if y.size and (y.min() < 0 or y.max() >= num_classes):
+        raise MobOptError(f"{raw_dir / labels}: labels span {y.min()}..{y.max()}, expected 0..{num_classes - 1}")
+    return x[..., None], y.astype(np.int64)
+
+
+def prepare(raw_dir: Path, out_dir: Path, options: dict[str, Any], seed: int) -> dict[str, Any]:
+    """Parse the IDX files, hold out a seeded stratified validation split, write npz + meta."""
+    n = len(CLASSES)
+    x_train, y_train = _read_pair(raw_dir, "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", n)
+    x_test, y_test = _read_pair(raw_dir, "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", n)
+    if x_train.shape[1:] != x_test.shape[1:]:
+        raise MobOptError(f"{raw_dir}: train images are {x_train.shape[1:3]} but test images {x_test.shape[1:3]}")
+    keep, held = prepared.stratified_split(y_train, options.get("validation_fraction", 0.1), seed)
+    source = prepared.read_source(raw_dir)
+    splits = {"train": (x_train[keep], y_train[keep]), "val": (x_train[held], y_train[held]), "test": (x_test, y_test)}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, (x, y) in splits.items():
+        prepared.save_split(out_dir, name, x, y)
+    meta = {
+        "dataset": "mnist",
+        "classes": list(CLASSES),
+        "image_shape": list(x_train.shape[1:]),
+        "counts": {name: int(len(y)) for name, (_, y) in splits.items()},
+        "split_seed": seed,
+        "validation_fraction": options.get("validation_fraction", 0.1),
+        "raw_sha256": {k: v["sha256"] for k, v in source.get("files", {}).items()},
+    }
+    write_json(out_dir / "meta.json", meta)
+    return meta
+

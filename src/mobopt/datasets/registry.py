@@ -1,0 +1,90 @@
+"""Dataset registry: every dataset the workflow knows, by its config key.
+
+Adding a dataset is one :class:`Dataset` entry in :data:`DATASETS` plus a
+module named as its key with ``download`` and ``prepare`` functions; what
+``prepare`` writes is the contract in :mod:`mobopt.datasets.prepared`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mobopt import MobOptError
+from mobopt.datasets import asl_alphabet, imagenet_subset, mnist, prepared
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One dataset: its classes, raw files, and the functions that fetch and prepare them.
+
+    ``raw_files(options)`` names the files the download leaves in
+    ``data/raw/<name>/`` (they may depend on options, e.g. Imagenette's
+    resolution); with ``extracted`` the download also unpacks the archive into
+    ``data/raw/<name>/tree``.  ``image_shape(options)`` is the model input
+    the prepared data will have (the workflow picks pretrained weights by it).
+    ``extra_splits`` are evaluation-only splits
+    beside train/val/test (ASL's official 28-image test folder).
+    """
+
+    name: str
+    description: str
+    classes: tuple[str, ...]
+    image_shape: Callable[[dict[str, Any]], tuple[int, int, int]]
+    raw_files: Callable[[dict[str, Any]], list[str]]
+    download: Callable[[dict[str, Any], Path], dict[str, Any]]
+    prepare: Callable[[Path, Path, dict[str, Any], int], dict[str, Any]]
+    extracted: bool = False
+    extra_splits: tuple[str, ...] = ()
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        return (*prepared.SPLITS, *self.extra_splits)
+
+    @property
+    def eval_splits(self) -> tuple[str, ...]:
+        return ("test", *self.extra_splits)
+
+
+DATASETS: dict[str, Dataset] = {
+    "mnist": Dataset(
+        name="mnist",
+        description="MNIST handwritten digits, 28x28 grey, 60k train / 10k test (IDX files)",
+        classes=mnist.CLASSES,
+        image_shape=lambda options: (28, 28, 1),
+        raw_files=lambda options: [f.name for f in mnist.MNIST_FILES],
+        download=mnist.download,
+        prepare=mnist.prepare,
+    ),
+    "asl_alphabet": Dataset(
+        name="asl_alphabet",
+        description="ASL Alphabet (Kaggle grassknoted/asl-alphabet): 29 hand signs, 87,000 200x200 RGB photos",
+        classes=asl_alphabet.ASL_CLASSES,
+        image_shape=prepared.image_shape,
+        raw_files=lambda options: [asl_alphabet.ASL_ZIP],
+        download=asl_alphabet.download,
+        prepare=asl_alphabet.prepare,
+        extracted=True,
+        extra_splits=("official_test",),
+    ),
+    "imagenet_subset": Dataset(
+        name="imagenet_subset",
+        description="Imagenette (fast.ai): 10 ImageNet classes, scored through ImageNet-1k's 1000-class head",
+        classes=imagenet_subset.IMAGENETTE_WNIDS,
+        image_shape=prepared.image_shape,
+        raw_files=lambda options: [imagenet_subset.imagenette_archive(options).name],
+        download=imagenet_subset.download,
+        prepare=imagenet_subset.prepare,
+        extracted=True,
+    ),
+}
+
+
+def get(name: str) -> Dataset:
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise MobOptError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}") from None
+

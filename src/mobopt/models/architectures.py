@@ -1,0 +1,188 @@
+"""Model registry: architectures as configurable Keras 3 builders.
+
+Adding an architecture is one :class:`Architecture` entry in :data:`MODELS`: a
+builder taking the model options from the config, the input shape, the number
+of model outputs, the training images (to adapt an in-graph normalisation) and
+the folder of pretrained weight files, returning an uncompiled ``keras.Model``
+that maps raw 0..255 pixels to class probabilities; and, for pretrained
+models, the names of the weight files it needs, so the workflow can fetch
+them in a download rule (training jobs never touch the network).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from mobopt import MobOptError
+from mobopt.models import pretrained
+
+
+@keras.saving.register_keras_serializable(package="mobopt")
+class ClassTokenPosition(layers.Layer):
+    """Prepend a learned class token (optional) and add a learned position embedding."""
+
+    def __init__(self, class_token: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.class_token = class_token
+
+    def build(self, input_shape):
+        tokens, dim = input_shape[1], input_shape[2]
+        if self.class_token:
+            self.cls = self.add_weight(shape=(1, 1, dim), initializer="zeros", name="cls")
+            tokens += 1
+        self.pos = self.add_weight(
+            shape=(1, tokens, dim), initializer=keras.initializers.RandomNormal(stddev=0.02), name="pos"
+        )
+
+    def call(self, x):
+        if self.class_token:
+            cls = ops.broadcast_to(self.cls, (ops.shape(x)[0], 1, ops.shape(x)[2]))
+            x = ops.concatenate([cls, x], axis=1)
+        return x + self.pos
+
+    def get_config(self):
+        return {**super().get_config(), "class_token": self.class_token}
+
+
+@keras.saving.register_keras_serializable(package="mobopt")
+class SelectToken(layers.Layer):
+    """Take one token (the class token) from a token sequence."""
+
+    def __init__(self, index: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.index = index
+
+    def call(self, x):
+        return x[:, self.index]
+
+    def get_config(self):
+        return {**super().get_config(), "index": self.index}
+
+
+VIT_DEFAULTS: dict[str, Any] = {
+    "patch_size": 4, "dim": 130, "depth": 5, "heads": 2, "mlp_dim": 390, "head_hidden": 64,
+    "dropout": 0.1, "class_token": True, "layer_norm_epsilon": 1e-6,
+}
+
+
+def build_vit(options: dict[str, Any], input_shape: tuple[int, int, int], num_classes: int,
+              train_images: np.ndarray | None = None, weights_dir: str | Path | None = None) -> keras.Model:
+    """The paper's "MobTransformer": a standard pre-norm ViT.
+
+    Patches are embedded by a strided convolution (a linear map of each
+    flattened patch, the same parameters as a Dense layer, and one op that
+    XNNPACK runs well), a class token and learned position embedding are added,
+    then ``depth`` blocks of LayerNorm -> multi-head self-attention -> residual,
+    LayerNorm -> MLP (GELU) -> residual; a final LayerNorm, the class token (or
+    the mean token without one), a GELU hidden layer and a softmax head.
+
+    With the defaults (patch 4, dim 130, depth 5, heads 2, MLP 390, head hidden
+    64) on 28x28x1 inputs and 10 classes the model has exactly 870,937
+    parameters, the paper's count (the input Normalization layer's mean,
+    variance and count are 3 of them).  Trained from scratch: ``weights_dir`` is unused.  Layers have stable names
+    (``block{i}_attn``...) so later analyses can address them.
+    """
+    o = {**VIT_DEFAULTS, **options}
+    h, w, c = input_shape
+    p = o["patch_size"]
+    if h % p or w % p:
+        raise MobOptError(f"model.patch_size {p} does not divide the input size {h}x{w}")
+    if o["dim"] % o["heads"]:
+        raise MobOptError(f"model.dim {o['dim']} is not divisible by model.heads {o['heads']}")
+    eps = o["layer_norm_epsilon"]
+    inputs = keras.Input(input_shape, name="image")
+    norm = layers.Normalization(axis=None, name="normalize")
+    if train_images is not None:
+        norm.adapt(train_images.astype("float32"))
+    x = norm(inputs)
+    x = layers.Conv2D(o["dim"], p, strides=p, name="patch_embed")(x)
+    x = layers.Reshape(((h // p) * (w // p), o["dim"]), name="patches")(x)
+    x = ClassTokenPosition(o["class_token"], name="tokens")(x)
+    for i in range(o["depth"]):
+        y = layers.LayerNormalization(epsilon=eps, name=f"block{i}_ln1")(x)
+        y = layers.MultiHeadAttention(o["heads"], o["dim"] // o["heads"], dropout=0.0, name=f"block{i}_attn")(y, y)
+        y = layers.Dropout(o["dropout"], name=f"block{i}_drop1")(y)
+        x = layers.Add(name=f"block{i}_res1")([x, y])
+        y = layers.LayerNormalization(epsilon=eps, name=f"block{i}_ln2")(x)
+        y = layers.Dense(o["mlp_dim"], activation="gelu", name=f"block{i}_mlp1")(y)
+        y = layers.Dense(o["dim"], name=f"block{i}_mlp2")(y)
+        y = layers.Dropout(o["dropout"], name=f"block{i}_drop2")(y)
+        x = layers.Add(name=f"block{i}_res2")([x, y])
+    x = layers.LayerNormalization(epsilon=eps, name="final_ln")(x)
+    if o["class_token"]:
+        x = SelectToken(0, name="class_token")(x)
+    else:
+        x = layers.GlobalAveragePooling1D(name="mean_token")(x)
+    x = layers.Dense(o["head_hidden"], activation="gelu", name="head_hidden")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="classifier")(x)
+    return keras.Model(inputs, outputs, name="mobtransformer")
+
+
+MOBILENETV2_DEFAULTS: dict[str, Any] = {"alpha": 1.0, "weights": "imagenet", "include_top": False, "dropout": 0.2}
+
+
+def build_mobilenetv2(options: dict[str, Any], input_shape: tuple[int, int, int], num_outputs: int,
+                      train_images: np.ndarray | None = None, weights_dir: str | Path | None = None) -> keras.Model:
+    """MobileNetV2 (Keras applications) with the paper's two uses.
+
+    ``include_top: true``: the 1000-class ImageNet classifier as published
+    (the ImageNet rows of Table 2); the dataset must be labelled in ImageNet-1k
+    indices.  ``include_top: false``: transfer learning, the ImageNet backbone
+    (a nested model named ``backbone``, always run in inference mode so its
+    BatchNorm statistics stay those of ImageNet, the usual fine-tuning recipe)
+    with global average pooling, dropout and a new softmax classifier.  Inputs
+    are raw 0..255 pixels, scaled to [-1, 1] in the graph as
+    ``mobilenet_v2.preprocess_input`` does, so the .tflite needs no preprocessing.
+    """
+    o = {**MOBILENETV2_DEFAULTS, **options}
+    files = pretrained.weight_files({"name": "mobilenetv2", **o}, input_shape)
+    weights = None
+    if files:
+        if weights_dir is None:
+            raise MobOptError("model.weights is `imagenet` but no weights folder was given (the workflow passes data/weights)")
+        weights = Path(weights_dir) / files[0]
+        if not weights.is_file():
+            raise MobOptError(f"{weights}: pretrained weights not found; run the download_weights rule first")
+    if o["include_top"] and num_outputs != pretrained.IMAGENET_CLASSES:
+        raise MobOptError(f"model.include_top keeps the {pretrained.IMAGENET_CLASSES}-class ImageNet head, but the dataset has "
+                          f"{num_outputs} outputs; use include_top: false to train a new classifier")
+    inputs = keras.Input(input_shape, name="image")
+    x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="preprocess")(inputs)
+    try:
+        backbone = keras.applications.MobileNetV2(
+            input_shape=tuple(input_shape), alpha=float(o["alpha"]), include_top=bool(o["include_top"]),
+            weights=None if weights is None else str(weights), pooling=None if o["include_top"] else "avg",
+            classes=pretrained.IMAGENET_CLASSES if o["include_top"] else 1000, name="backbone",
+        )
+    except (ValueError, OSError) as exc:
+        raise MobOptError(f"{weights}: cannot load MobileNetV2 weights ({exc}); delete the file and download it again") \
+            from exc
+    if o["include_top"]:
+        outputs = backbone(x, training=False)
+    else:
+        x = backbone(x, training=False)
+        x = layers.Dropout(o["dropout"], name="head_dropout")(x)
+        outputs = layers.Dense(num_outputs, activation="softmax", name="classifier")(x)
+    return keras.Model(inputs, outputs, name=f"mobilenetv2_{float(o['alpha']):g}")
+
+
+MODELS: dict[str, Callable[..., keras.Model]] = {"vit": build_vit, "mobilenetv2": build_mobilenetv2}
+
+
+def build(options: dict[str, Any], input_shape, num_outputs: int, train_images=None, weights_dir=None) -> keras.Model:
+    name = options.get("name")
+    if name not in MODELS:
+        raise MobOptError(f"unknown model.name {name!r}; known: {', '.join(sorted(MODELS))}")
+    rest = {k: v for k, v in options.items() if k != "name"}
+    return MODELS[name](rest, tuple(input_shape), num_outputs, train_images, weights_dir)
+
+
+def load(path) -> keras.Model:
+    """Load a saved model; importing this module registers the custom layers."""
+    return keras.models.load_model(path, compile=False)

@@ -1,0 +1,299 @@
+"""Seeded, deterministic, resumable training of one experiment.
+
+Determinism: one seed drives Python, NumPy, TF and Keras
+(``keras.utils.set_random_seed``), TF op determinism is enabled and the
+thread counts are pinned from the config (not from how many cores the
+scheduler happened to grant), so the same config and seed on the same machine
+give the same weights, and therefore byte-identical .tflite files.
+
+Resume: after every epoch the full model (weights + optimizer state) and the
+history so far are checkpointed atomically under ``<out>/.checkpoint``.  A
+rerun after an interruption continues from the last finished epoch; the data
+order of epoch ``e`` is a permutation drawn from ``(seed, e)`` and the dropout
+RNG states are checkpointed too, so a resumed run sees the same batches and
+masks as an uninterrupted one and ends with the same history.  A checkpoint written for a
+different spec is ignored.  The checkpoint is removed when training finishes.
+
+Transfer learning (MobileNetV2 on ASL): ``frozen_epochs`` train only the new
+head over a frozen pretrained ``backbone``, then the remaining epochs
+fine-tune the backbone from layer ``fine_tune_from`` on, with a fresh
+optimizer at ``fine_tune_learning_rate`` (the usual two-phase recipe; the
+backbone's BatchNorm layers stay in inference mode throughout).  ``epochs: 0``
+keeps a pretrained model as it is (MobileNetV2 on ImageNet).
+
+Images are read from the memory-mapped prepared split batch by batch, so a
+dataset larger than RAM trains as well as MNIST does.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import math
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mobopt import MobOptError
+from mobopt.common import provenance
+from mobopt.common.atomic import atomic_path, write_json
+from mobopt.datasets.prepared import load_meta, load_split, num_outputs
+
+log = logging.getLogger(__name__)
+
+HISTORY_COLUMNS = ("epoch", "phase", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds")
+
+TRAIN_DEFAULTS: dict[str, Any] = {
+    "epochs": 25, "batch_size": 128, "learning_rate": 1e-3, "weight_decay": 1e-4,
+    "warmup_epochs": 1, "threads": 2, "frozen_epochs": 0, "fine_tune_learning_rate": 1e-4, "fine_tune_from": 0,
+}
+
+
+@dataclass(frozen=True)
+class Phase:
+    """Epochs ``[first, last)`` trained with one optimizer and one set of trainable layers."""
+
+    name: str
+    first: int
+    last: int
+    learning_rate: float
+    warmup_epochs: int
+    frozen_backbone: bool
+
+
+def phases(tspec: dict[str, Any]) -> list[Phase]:
+    """``train`` for a model trained as a whole; ``frozen`` then ``fine_tune`` for transfer learning."""
+    epochs, frozen = tspec["epochs"], tspec["frozen_epochs"]
+    if frozen > epochs:
+        raise MobOptError(f"train.frozen_epochs ({frozen}) exceeds train.epochs ({epochs})")
+    if not frozen:
+        return [Phase("train", 0, epochs, tspec["learning_rate"], tspec["warmup_epochs"], False)] if epochs else []
+    out = [Phase("frozen", 0, frozen, tspec["learning_rate"], tspec["warmup_epochs"], True)]
+    if epochs > frozen:
+        out.append(Phase("fine_tune", frozen, epochs, tspec["fine_tune_learning_rate"], 0, False))
+    return out
+
+
+def set_trainable(model, phase: Phase, fine_tune_from: int) -> None:
+    """Freeze the whole ``backbone`` layer, or only its first ``fine_tune_from`` layers."""
+    backbone = next((layer for layer in model.layers if layer.name == "backbone"), None)
+    if backbone is None:
+        if phase.frozen_backbone:
+            raise MobOptError("train.frozen_epochs needs a model with a pretrained backbone (e.g. mobilenetv2)")
+        return
+    backbone.trainable = not phase.frozen_backbone
+    if not phase.frozen_backbone:
+        for layer in backbone.layers[:fine_tune_from]:
+            layer.trainable = False
+
+
+def spec_hash(spec: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+
+
+def _batches(tf, x: np.ndarray, y: np.ndarray, orders):
+    """A tf.data pipeline over index batches: images gathered from ``x`` (uint8, possibly memory-mapped)
+    in a background thread, cast to float per batch; memory holds a few batches, not the dataset."""
+    def gen():
+        for idx in orders():
+            yield x[idx], y[idx]
+
+    sig = (tf.TensorSpec((None, *x.shape[1:]), tf.uint8), tf.TensorSpec((None,), tf.int64))
+    ds = tf.data.Dataset.from_generator(gen, output_signature=sig)
+    return ds.map(lambda a, b: (tf.cast(a, tf.float32), b)).prefetch(2)
+
+
+def epoch_batches(tf, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, first: int, last: int):
+    """Batches for epochs ``first..last-1``, each epoch in the order drawn from ``(seed, epoch)``."""
+    def orders():
+        for e in range(first, last):
+            perm = np.random.default_rng([seed, e]).permutation(len(x))
+            for start in range(0, len(perm), batch_size):
+                yield perm[start:start + batch_size]
+
+    return _batches(tf, x, y, orders)
+
+
+def eval_batches(tf, x: np.ndarray, y: np.ndarray, batch_size: int = 256):
+    """Batches in file order (validation, prediction)."""
+    return _batches(tf, x, y, lambda: (np.arange(s, min(s + batch_size, len(x))) for s in range(0, len(x), batch_size)))
+
+
+def rng_variables(model) -> list:
+    """The random-number states of the model's Dropout layers, in layer order.
+
+    They are variables, but not among ``model.weights``, so ``model.save`` drops
+    them; without them a resumed run would draw different dropout masks than an
+    uninterrupted one.
+    """
+    return [v for v in model.non_trainable_variables if v.path.endswith("seed_generator_state")]
+
+
+def _callback_class():
+    import keras
+
+    class EpochCheckpoint(keras.callbacks.Callback):
+        """Record history and checkpoint model + optimizer atomically after each epoch."""
+
+        def __init__(self, ckpt_dir: Path, rows: list[dict[str, float]], digest: str, phase: str):
+            super().__init__()
+            self.ckpt_dir, self.rows, self.digest, self.phase = ckpt_dir, rows, digest, phase
+            self._t0 = time.perf_counter()
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._t0 = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = dict(logs or {})
+            lr = self.model.optimizer.learning_rate
+            row = {"epoch": epoch + 1, "phase": self.phase,
+                   **{k: float(v) for k, v in logs.items() if k in HISTORY_COLUMNS},
+                   "learning_rate": float(np.asarray(lr)), "seconds": time.perf_counter() - self._t0}
+            self.rows.append(row)
+            self.ckpt_dir.mkdir(parents=True, exist_ok=True)
+            model_path = self.ckpt_dir / f"epoch{epoch + 1:04d}.keras"
+            rng_path = model_path.with_suffix(".rng.npz")
+            with atomic_path(model_path) as tmp:
+                self.model.save(tmp)
+            with atomic_path(rng_path) as tmp:
+                np.savez(tmp, *[np.asarray(v) for v in rng_variables(self.model)])
+            # state.json is written last: it only ever names a complete checkpoint.
+            write_json(self.ckpt_dir / "state.json",
+                       {"epoch": epoch + 1, "model": model_path.name, "rng": rng_path.name, "history": self.rows,
+                        "spec_sha256": self.digest})
+            for old in self.ckpt_dir.glob("epoch*"):
+                if old not in (model_path, rng_path):
+                    old.unlink(missing_ok=True)
+
+    return EpochCheckpoint
+
+
+def _schedule(keras, phase: Phase, steps_per_epoch: int):
+    """Linear warm-up then cosine decay over the phase: the usual recipe for a ViT from scratch, and
+    a gentle one for fine-tuning."""
+    total = max(1, (phase.last - phase.first) * steps_per_epoch)
+    warmup = min(total - 1, phase.warmup_epochs * steps_per_epoch)
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0 if warmup else phase.learning_rate, decay_steps=total - warmup,
+        warmup_target=phase.learning_rate if warmup else None, warmup_steps=warmup,
+    )
+
+
+def _compile(keras, model, phase: Phase, tspec: dict[str, Any], steps: int) -> None:
+    set_trainable(model, phase, tspec["fine_tune_from"])
+    model.compile(
+        optimizer=keras.optimizers.AdamW(_schedule(keras, phase, steps), weight_decay=tspec["weight_decay"]),
+        loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+    )
+
+
+def write_history(path: Path, rows: list[dict[str, float]]) -> None:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=HISTORY_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def weight_records(weights_dir: str | Path | None, model_spec: dict[str, Any], input_shape) -> list[dict[str, Any]]:
+    """What the download rule recorded about each pretrained weight file (name, sha256, origin)."""
+    from mobopt.models import pretrained
+
+    records = []
+    for name in pretrained.weight_files(model_spec, input_shape):
+        path = Path(weights_dir or ".") / (name + ".json")
+        records.append(json.loads(path.read_text()) if path.exists() else {"file": name, "sha256": None})
+    return records
+
+
+def train(prepared: str | Path, out_dir: str | Path, experiment: str, spec: dict[str, Any], seed: int,
+          *, weights_dir: str | Path | None = None, callbacks: list | None = None) -> dict[str, Any]:
+    """Train ``spec['model']`` on the prepared dataset; write model.keras, history.csv, metrics.json."""
+    prepared, out_dir = Path(prepared), Path(out_dir)
+    tspec = {**TRAIN_DEFAULTS, **spec.get("train", {})}
+    plan = phases(tspec)
+    from mobopt.models.runtime import configure_tensorflow
+
+    tf = configure_tensorflow(seed, tspec["threads"])
+    import keras
+
+    from mobopt.models import architectures
+
+    meta = load_meta(prepared)
+    x_train, y_train = load_split(prepared, "train")
+    x_val, y_val = load_split(prepared, "val")
+    digest = spec_hash({"spec": spec, "seed": seed, "data": meta})
+    steps = math.ceil(len(x_train) / tspec["batch_size"])
+    ckpt_dir = out_dir / ".checkpoint"
+    rows: list[dict[str, Any]] = []
+    initial_epoch = 0
+    model = None
+    state_path = ckpt_dir / "state.json"
+    if state_path.exists():
+        state = json.loads(state_path.read_text())
+        if state.get("spec_sha256") == digest and (ckpt_dir / state["model"]).exists():
+            model = keras.models.load_model(ckpt_dir / state["model"])
+            with np.load(ckpt_dir / state["rng"]) as saved:
+                states = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+            variables = rng_variables(model)
+            if len(states) != len(variables):
+                raise MobOptError(f"{ckpt_dir}: checkpoint holds {len(states)} dropout RNG states but the model has "
+                                  f"{len(variables)}; delete the folder to restart training")
+            for var, value in zip(variables, states, strict=True):
+                var.assign(value)
+            rows, initial_epoch = state["history"], state["epoch"]
+            log.info("resuming %s from the checkpoint after epoch %d", experiment, initial_epoch)
+        else:
+            log.warning("ignoring checkpoint in %s: written for a different spec, seed or dataset", ckpt_dir)
+            shutil.rmtree(ckpt_dir)
+    if model is None:
+        # a model trained from scratch adapts its input normalisation on (a bounded sample of) the training images
+        sample = np.asarray(x_train[: min(len(x_train), 100_000)])
+        model = architectures.build(spec["model"], meta["image_shape"], num_outputs(meta), sample, weights_dir)
+    model.summary(print_fn=log.info)
+    params = int(model.count_params())
+    resumed_from = initial_epoch
+    t0 = time.perf_counter()
+    for phase in plan:
+        if initial_epoch >= phase.last:
+            continue
+        if initial_epoch == phase.first:  # a fresh phase: (un)freeze and start a new optimizer
+            _compile(keras, model, phase, tspec, steps)
+        log.info("phase %s: epochs %d..%d at learning rate %g", phase.name, max(initial_epoch, phase.first) + 1,
+                 phase.last, phase.learning_rate)
+        model.fit(
+            epoch_batches(tf, x_train, y_train, tspec["batch_size"], seed, initial_epoch, phase.last),
+            validation_data=eval_batches(tf, x_val, y_val),
+            epochs=phase.last, initial_epoch=initial_epoch, steps_per_epoch=steps,
+            callbacks=[_callback_class()(ckpt_dir, rows, digest, phase.name), *(callbacks or [])], verbose=2,
+        )
+        initial_epoch = phase.last
+    seconds = time.perf_counter() - t0
+    epochs_run = tspec["epochs"] - resumed_from
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out_dir / "model.keras") as tmp:
+        model.save(tmp)
+    write_history(out_dir / "history.csv", rows)
+    metrics = {
+        "experiment": experiment,
+        "parameters": params,
+        "trainable_parameters": int(sum(np.prod(v.shape) for v in model.trainable_weights)),
+        "epochs": tspec["epochs"],
+        "phases": [p.__dict__ for p in plan],
+        "pretrained_weights": weight_records(weights_dir, spec["model"], meta["image_shape"]),
+        "resumed_from_epoch": resumed_from,
+        "train_seconds_this_run": seconds,
+        "train_images_per_second": (epochs_run * len(x_train) / seconds) if epochs_run else None,
+        "final": rows[-1] if rows else {},
+        "best_val_accuracy": max((r.get("val_accuracy", 0.0) for r in rows), default=None),
+        "spec": spec,
+        "provenance": provenance.collect(seed=seed, threads=tspec["threads"], dataset=meta),
+    }
+    write_json(out_dir / "metrics.json", metrics)
+    shutil.rmtree(ckpt_dir, ignore_errors=True)
+    return metrics

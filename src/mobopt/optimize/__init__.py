@@ -1,0 +1,1 @@
+"""Optimization: the variant registry, conversion, pruning, fusion checks, mixed precision, the graph-opt pipeline."""

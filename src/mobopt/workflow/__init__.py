@@ -1,0 +1,1 @@
+"""What the Snakemake rule modules need, importable and unit-tested: ``plan.py``."""

@@ -1,0 +1,312 @@
+"""The workflow's plan: from a validated config to the files every rule reads and writes.
+
+Everything the Snakemake rule modules compute lives here, as plain Python
+that tests import: the results layout, the registry checks (names the schema
+cannot know), which devices are usable, the entries the table and figure
+rules pass on, the option merges and the final outputs of ``rule all``.
+``workflow/rules/common.smk`` builds one :class:`Plan` and keeps only the
+Snakemake glue (wildcards, ``directory()``, the shell prefix, logging).
+
+This module imports the registries only, never TensorFlow: Snakemake imports
+it on every start, ``snakemake -n`` included.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from mobopt import MobOptError
+from mobopt.bench import devices as device_registry
+from mobopt.datasets import registry as dataset_registry
+from mobopt.datasets.prepared import TREE, split_files
+from mobopt.models import pretrained
+from mobopt.optimize import variants as variant_registry
+
+#: LiteRT's benchmark_model binary for the phone (rule fetch_benchmark_model).
+ANDROID_TOOL = "data/tools/android_aarch64_benchmark_model"
+WEIGHTS_DIR = "data/weights"
+#: Defaults of experiments.<name>.resources (the schema sets the same ones; a test checks).
+CLUSTER_REQUEST = {"gpus": 0, "mem_mb": 8000, "runtime": 24 * 60}
+#: Minutes a benchmark job asks a scheduler for, unless benchmark.runtime says otherwise.
+BENCH_RUNTIME = 60
+#: Epochs of an experiment whose config names none (the paper's schedule).
+DEFAULT_EPOCHS = 25
+#: Keys of the benchmark block that only steer scheduling: editing them reruns nothing.
+BENCH_SCHEDULING_KEYS = {"devices", "runtime"}
+FIGURE_FORMATS = ("png", "svg")
+
+
+class ConfigError(MobOptError):
+    """A config value the schema cannot check (a name from a registry); the message names the key."""
+
+
+def as_json(obj: Any) -> str:
+    """Options as the rules pass them on the command line: stable key order, so params compare equal."""
+    return json.dumps(obj, sort_keys=True)
+
+
+def merge(base: dict[str, Any], over: dict[str, Any] | None) -> dict[str, Any]:
+    """``over`` merged into ``base`` key by key, nested blocks recursively (per-experiment overrides)."""
+    out = dict(base)
+    for k, v in (over or {}).items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+class Plan:
+    """What the rules need, for one validated ``config`` (schema defaults already set).
+
+    ``availability`` says whether a device can be used now (a phone over adb);
+    it defaults to the device registry's check and is replaced in tests.
+    """
+
+    def __init__(self, config: dict[str, Any],
+                 availability: Callable[[str, dict[str, Any]], tuple[bool, str]] | None = None) -> None:
+        self.config = config
+        self.experiments: dict[str, dict[str, Any]] = config["experiments"]
+        self.bench: dict[str, Any] = config.get("benchmark", {})
+        self.configured_devices: list[str] = self.bench.get("devices", ["host_1t"])
+        self.config_sha256 = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+        self.check_names()
+        self.warnings: list[str] = []
+        self.devices = self._usable_devices(availability or device_registry.availability)
+        self.host_devices = [d for d in self.devices if device_registry.get(d).kind == "host"]
+        self.used_datasets = sorted({exp["dataset"] for exp in self.experiments.values()})
+        self.eval_split_names = sorted({s for ds in self.used_datasets for s in dataset_registry.get(ds).eval_splits})
+
+    # ------------------------------------------------------------------ checks
+
+    def check_names(self) -> None:
+        """Names the schema cannot know: they come from the package's registries."""
+        for device in self.configured_devices:
+            if device not in device_registry.DEVICES:
+                raise ConfigError(f"config key benchmark.devices: unknown device {device!r}; "
+                                  f"known: {', '.join(device_registry.DEVICES)}")
+        for name, exp in self.experiments.items():
+            if exp["dataset"] not in dataset_registry.DATASETS:
+                raise ConfigError(f"config key experiments.{name}.dataset: unknown dataset {exp['dataset']!r}; "
+                                  f"known: {', '.join(dataset_registry.DATASETS)}")
+            if exp["dataset"] not in self.config["datasets"]:
+                raise ConfigError(f"config key experiments.{name}.dataset is {exp['dataset']!r} but "
+                                  f"datasets.{exp['dataset']} is missing: add its source settings under `datasets:`")
+            for variant in exp["variants"]:
+                if variant not in variant_registry.VARIANTS:
+                    raise ConfigError(f"config key experiments.{name}.variants: unknown variant {variant!r}; "
+                                      f"known: {', '.join(variant_registry.VARIANTS)}")
+
+    def _usable_devices(self, availability) -> list[str]:
+        """Configured devices minus a phone that is not attached: its benchmarks are skipped, with the reason."""
+        usable = []
+        for device in self.configured_devices:
+            if device_registry.get(device).kind == "android":
+                ok, why = availability(device, self.bench.get("android", {}))
+                if not ok:
+                    self.warnings.append(f"benchmark.devices: {why}")
+                    continue
+            usable.append(device)
+        return usable
+
+    # ------------------------------------------------------------------ per experiment
+
+    def label(self, name: str) -> str:
+        return self.experiments[name].get("label", name)
+
+    def trained(self, name: str) -> bool:
+        """Whether the experiment fits its model (a pretrained model used as is has no training curves)."""
+        return self.experiments[name].get("train", {}).get("epochs", DEFAULT_EPOCHS) > 0
+
+    def train_spec(self, name: str) -> dict[str, Any]:
+        """Only what changes the trained model: editing variants or labels must not retrain."""
+        exp = self.experiments[name]
+        return {"model": exp["model"], "train": exp.get("train", {})}
+
+    def train_threads(self, name: str) -> int:
+        return self.experiments[name].get("train", {}).get("threads", 2)
+
+    def cluster_request(self, name: str) -> dict[str, Any]:
+        """What training (and the pruning fine-tune) asks a cluster scheduler for: memory, wall time, GPUs."""
+        return {**CLUSTER_REQUEST, **self.experiments[name].get("resources", {})}
+
+    def eval_splits(self, name: str) -> tuple[str, ...]:
+        return dataset_registry.get(self.experiments[name]["dataset"]).eval_splits
+
+    def weight_files(self, name: str) -> list[str]:
+        """Pretrained weight files an experiment's model loads (fetched by fetch_weights)."""
+        exp = self.experiments[name]
+        shape = dataset_registry.get(exp["dataset"]).image_shape(self.config["datasets"][exp["dataset"]])
+        return [f"{WEIGHTS_DIR}/{f}" for f in pretrained.weight_files(exp["model"], shape)]
+
+    def runs(self) -> list[tuple[str, str]]:
+        """(experiment, variant) pairs the config asks for."""
+        return [(name, v) for name, exp in self.experiments.items() for v in exp["variants"]]
+
+    # ------------------------------------------------------------------ datasets
+
+    @staticmethod
+    def prepared_dir(dataset: str) -> str:
+        return f"data/prepared/{dataset}"
+
+    def prepared_files(self, dataset: str) -> list[str]:
+        files = [f"{self.prepared_dir(dataset)}/meta.json"]
+        for split in dataset_registry.get(dataset).splits:
+            files += [f"{self.prepared_dir(dataset)}/{name}" for name in split_files(split)]
+        return files
+
+    def experiment_data(self, name: str) -> list[str]:
+        return self.prepared_files(self.experiments[name]["dataset"])
+
+    def raw_outputs(self, dataset: str) -> dict[str, Any]:
+        """The download's outputs: raw files, SOURCE.json, and for archives the extracted tree (a directory)."""
+        spec = dataset_registry.get(dataset)
+        out: dict[str, Any] = {
+            "files": [f"data/raw/{dataset}/{f}" for f in spec.raw_files(self.config["datasets"][dataset])],
+            "record": f"data/raw/{dataset}/SOURCE.json",
+        }
+        if spec.extracted:
+            out["tree"] = f"data/raw/{dataset}/{TREE}"
+        return out
+
+    def prepare_workers(self, dataset: str) -> int:
+        return self.config["datasets"][dataset].get("workers", 2)
+
+    # ------------------------------------------------------------------ graph optimization and conversion
+
+    def graph_opt_options(self, name: str) -> dict[str, Any]:
+        """The graph_opt block, with the experiment's own overrides merged in (schema defaults already set)."""
+        return merge(self.config.get("graph_opt", {}), self.experiments[name].get("graph_opt", {}))
+
+    @staticmethod
+    def is_graph_opt(variant: str) -> bool:
+        return variant_registry.get(variant).graph_opt
+
+    def graph_opt_experiments(self) -> list[str]:
+        return [name for name, exp in self.experiments.items() if any(self.is_graph_opt(v) for v in exp["variants"])]
+
+    def convert_inputs(self, experiment: str, variant: str) -> dict[str, Any]:
+        """A plain variant converts the trained model; graph_opt_int8 the pruned one plus the step outputs."""
+        base: dict[str, Any] = {"data": self.experiment_data(experiment)}
+        if not self.is_graph_opt(variant):
+            return {**base, "model": f"results/models/{experiment}/model.keras"}
+        go = f"results/graph_opt/{experiment}"
+        return {**base, "model": f"results/models/{experiment}/pruned.keras",
+                "pruning": f"results/models/{experiment}/pruning.json", "float": f"{go}/pruned_float32.tflite",
+                "sensitivity": f"{go}/sensitivity.json", "selection": f"{go}/selection.json"}
+
+    def graph_opt_arg(self, experiment: str, variant: str, inputs: dict[str, str]) -> str:
+        """The convert command's ``--graph-opt`` argument (empty for a plain variant)."""
+        if not self.is_graph_opt(variant):
+            return ""
+        arg: dict[str, Any] = {k: inputs[k] for k in ("float", "sensitivity", "selection", "pruning")}
+        arg["options"] = self.graph_opt_options(experiment)
+        return f" --graph-opt {shlex.quote(as_json(arg))}"
+
+    # ------------------------------------------------------------------ evaluation
+
+    @staticmethod
+    def eval_model(experiment: str, variant: str) -> str:
+        """What an evaluation reads: the Keras model for ``keras``, else the variant's .tflite."""
+        if variant == "keras":
+            return f"results/models/{experiment}/model.keras"
+        return f"results/tflite/{experiment}/{variant}.tflite"
+
+    # ------------------------------------------------------------------ benchmarks
+
+    def bench_inputs(self, experiment: str, device: str) -> dict[str, str]:
+        """The experiment's .tflite files by variant name, plus the phone's benchmark tool for `android`."""
+        inputs = {v: f"results/tflite/{experiment}/{v}.tflite" for v in self.experiments[experiment]["variants"]}
+        if device_registry.get(device).kind == "android":
+            inputs["binary"] = ANDROID_TOOL
+        return inputs
+
+    def bench_outputs(self, experiment: str) -> dict[str, str]:
+        """One result per variant; ``{device}`` stays a wildcard."""
+        return {v: f"results/bench/{{device}}/{experiment}/{v}.json" for v in self.experiments[experiment]["variants"]}
+
+    def bench_args(self, experiment: str, inputs: dict[str, str], outputs: dict[str, str]) -> str:
+        """The bench command's ``--model``/``--out`` pairs (and ``--binary`` for a phone), shell-quoted."""
+        args = []
+        for v in self.experiments[experiment]["variants"]:
+            args += ["--model", f"{v}={inputs[v]}", "--out", f"{v}={outputs[v]}"]
+        if "binary" in inputs.keys():
+            args += ["--binary", inputs["binary"]]
+        return " ".join(shlex.quote(a) for a in args)
+
+    def bench_options(self, device: str) -> dict[str, Any]:
+        """What a benchmark job's result depends on: the protocol keys, plus the phone's settings for `android`.
+        Scheduler settings (benchmark.runtime) and the device list stay out, so editing them reruns nothing."""
+        skip = BENCH_SCHEDULING_KEYS | (set() if device_registry.get(device).kind == "android" else {"android"})
+        return {k: v for k, v in self.bench.items() if k not in skip}
+
+    def bench_runtime(self) -> int:
+        """Minutes a benchmark job asks a scheduler for (benchmark.runtime)."""
+        return self.bench.get("runtime", BENCH_RUNTIME)
+
+    @staticmethod
+    def bench_threads(device: str, cores: int) -> int:
+        """Every core of this run, and at least what the device profile pins (a phone: 1 host thread drives adb)."""
+        return max(cores, getattr(device_registry.get(device), "threads", 1))
+
+    # ------------------------------------------------------------------ entries for tables and figures
+
+    def bench_entries(self, devices: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Everything Table 2 and the figures read, per (experiment, variant, device)."""
+        return [
+            {
+                "experiment": name, "label": self.label(name), "model_name": self.experiments[name]["model"]["name"],
+                "dataset": self.experiments[name]["dataset"], "variant": variant, "device": device,
+                "bench": f"results/bench/{device}/{name}/{variant}.json",
+                "tflite_info": f"results/tflite/{name}/{variant}.json",
+                "eval": f"results/eval/{name}/test/{variant}.json",
+            }
+            for name, variant in self.runs()
+            for device in (self.devices if devices is None else list(devices))
+        ]
+
+    def eval_entries(self, splits: Iterable[str] = ("test",)) -> list[dict[str, Any]]:
+        """Keras reference plus every variant, per experiment and evaluation split (Figs. 2-3: test only)."""
+        splits = tuple(splits)
+        return [
+            {"experiment": name, "label": self.label(name), "variant": variant, "split": split,
+             "eval": f"results/eval/{name}/{split}/{variant}.json"}
+            for name, exp in self.experiments.items()
+            for split in self.eval_splits(name)
+            if split in splits
+            for variant in ["keras", *exp["variants"]]
+        ]
+
+    def model_entries(self) -> list[dict[str, Any]]:
+        """Per experiment, what Table 1 reads: the trained model's metrics and the prepared data's meta."""
+        return [
+            {"experiment": name, "label": self.label(name), "dataset": exp["dataset"], "variants": exp["variants"],
+             "metrics": f"results/models/{name}/metrics.json", "meta": f"{self.prepared_dir(exp['dataset'])}/meta.json"}
+            for name, exp in self.experiments.items()
+        ]
+
+    @staticmethod
+    def entry_files(entries: list[dict[str, Any]], keys: Iterable[str]) -> list[str]:
+        """The files a list of entries points to (a table rule's inputs)."""
+        keys = tuple(keys)
+        return sorted({e[k] for e in entries for k in keys})
+
+    # ------------------------------------------------------------------ rule all
+
+    def final_outputs(self) -> list[str]:
+        """Every table, figure and the landing page the config asks for."""
+        fmt = FIGURE_FORMATS
+        figures = [f"reports/figures/training_curves_{name}.{ext}" for name in self.experiments if self.trained(name)
+                   for ext in fmt]
+        figures += [f"reports/figures/fig{n}_{m}.{ext}" for n, m in ((2, "accuracy"), (3, "loss")) for ext in fmt]
+        figures += [f"reports/figures/pareto_{device}.{ext}" for device in self.devices for ext in fmt]
+        # a phone's benchmark_model prints no per-run latencies, so it has no distribution to draw, and no GEMM peak
+        figures += [f"reports/figures/{kind}_{device}.{ext}" for kind in ("latency", "roofline")
+                    for device in self.host_devices for ext in fmt]
+        figures += [f"reports/figures/size.{ext}" for ext in fmt] if self.devices else []
+        tables = [f"reports/tables/{t}.{ext}" for t in ("table1", "table2", "table2_paper", "paper_vs_reproduced")
+                  for ext in ("csv", "md", "tex")]
+        tables += [f"reports/tables/{t}.{ext}" for t in ("accuracy", "op_profile", "variants") for ext in ("csv", "md")]
+        figures += [f"reports/figures/sensitivity_{name}.{ext}" for name in self.graph_opt_experiments() for ext in fmt]
+        return [*tables, *figures, *(["reports/summary.html"] if self.devices else [])]

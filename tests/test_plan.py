@@ -1,0 +1,192 @@
+"""The workflow's plan (src/mobopt/workflow/plan.py): what the rule modules compute, tested without Snakemake,
+and the config schema's defaults checked against the code's, so the two cannot drift."""
+
+import copy
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO
+
+from mobopt.workflow import plan as workflow_plan
+from mobopt.workflow.plan import Plan
+
+SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+
+
+def _config(name="demo"):
+    """A config file with the schema's defaults set, as Snakemake hands it to the rules."""
+    from snakemake.utils import validate
+
+    cfg = yaml.safe_load((REPO / f"config/{name}.yaml").read_text())
+    validate(cfg, str(REPO / "workflow/schemas/config.schema.yaml"), set_default=True)
+    return cfg
+
+
+def test_demo_plan_lists_every_output_of_the_demo():
+    plan = Plan(_config())
+    assert plan.used_datasets == ["mnist"] and plan.devices == ["host_1t"] == plan.host_devices
+    assert plan.runs() == [("vit_mnist", v) for v in ("float32", "int8", "dynamic_int8", "graph_opt_int8")]
+    finals = plan.final_outputs()
+    assert "reports/summary.html" in finals and "reports/figures/sensitivity_vit_mnist.svg" in finals
+    assert "reports/figures/roofline_host_1t.png" in finals and "reports/tables/table2.tex" in finals
+    assert len(finals) == len(set(finals))
+    assert plan.prepared_files("mnist")[0] == "data/prepared/mnist/meta.json"
+    assert "data/prepared/mnist/val_y.npy" in plan.prepared_files("mnist")
+    assert plan.raw_outputs("mnist")["record"] == "data/raw/mnist/SOURCE.json" and "tree" not in plan.raw_outputs("mnist")
+
+
+def test_paper_plan_extracts_archives_and_fetches_weights():
+    plan = Plan(_config("config"))
+    assert plan.raw_outputs("asl_alphabet")["tree"] == "data/raw/asl_alphabet/tree"
+    weights = plan.weight_files("mobilenetv2_asl")
+    assert weights and all(f.startswith("data/weights/") for f in weights)
+    assert not plan.trained("mobilenetv2_imagenet") and plan.trained("vit_mnist")
+    assert "official_test" in plan.eval_split_names
+    assert "reports/figures/training_curves_mobilenetv2_imagenet.png" not in plan.final_outputs()
+
+
+def test_convert_inputs_and_the_graph_opt_argument():
+    plan = Plan(_config())
+    plain = plan.convert_inputs("vit_mnist", "int8")
+    assert plain["model"] == "results/models/vit_mnist/model.keras" and set(plain) == {"data", "model"}
+    assert plan.graph_opt_arg("vit_mnist", "int8", plain) == ""
+    go = plan.convert_inputs("vit_mnist", "graph_opt_int8")
+    assert go["model"] == "results/models/vit_mnist/pruned.keras" and go["selection"].endswith("selection.json")
+    arg = plan.graph_opt_arg("vit_mnist", "graph_opt_int8", go)
+    assert arg.startswith(" --graph-opt '") and '"accuracy_budget_pp": 1.5' in arg
+    assert plan.eval_model("vit_mnist", "keras") == "results/models/vit_mnist/model.keras"
+    assert plan.eval_model("vit_mnist", "int8") == "results/tflite/vit_mnist/int8.tflite"
+
+
+def test_per_experiment_graph_opt_overrides_merge_key_by_key():
+    cfg = _config()
+    cfg["experiments"]["vit_mnist"]["graph_opt"] = {"pruning": {"sparsity": 0.5}}
+    opts = Plan(cfg).graph_opt_options("vit_mnist")
+    assert opts["pruning"]["sparsity"] == 0.5 and opts["pruning"]["epochs"] == 6  # the rest of the block stays
+    assert workflow_plan.merge({"a": {"b": 1, "c": 2}}, {"a": {"c": 3}, "d": 4}) == {"a": {"b": 1, "c": 3}, "d": 4}
+
+
+def test_benchmark_options_leave_out_what_only_schedules():
+    cfg = _config()
+    cfg["benchmark"]["runtime"] = 240
+    plan = Plan(cfg)
+    assert plan.bench_runtime() == 240
+    opts = plan.bench_options("host_1t")
+    assert "runtime" not in opts and "devices" not in opts and "android" not in opts and opts["iterations"] == 1200
+    inputs = plan.bench_inputs("vit_mnist", "host_1t")
+    args = plan.bench_args("vit_mnist", inputs, {v: f"out/{v}.json" for v in inputs})
+    assert args.startswith("--model float32=results/tflite/vit_mnist/float32.tflite --out float32=out/float32.json")
+    assert plan.bench_threads("host_1t", 8) == 8 and plan.bench_threads("android", 1) >= 1
+
+
+def test_an_absent_phone_is_skipped_with_the_reason():
+    cfg = _config()
+    cfg["benchmark"]["devices"] = ["host_1t", "android"]
+    plan = Plan(cfg, availability=lambda device, options: (False, "no phone attached over adb"))
+    assert plan.devices == ["host_1t"] and plan.warnings == ["benchmark.devices: no phone attached over adb"]
+    phone = Plan(cfg, availability=lambda device, options: (True, ""))
+    assert phone.devices == ["host_1t", "android"] and phone.host_devices == ["host_1t"]
+    assert phone.bench_inputs("vit_mnist", "android")["binary"] == workflow_plan.ANDROID_TOOL
+    assert "reports/figures/pareto_android.png" in phone.final_outputs()
+    assert "reports/figures/latency_android.png" not in phone.final_outputs()
+
+
+@pytest.mark.parametrize(("path", "value", "words"), [
+    (("benchmark", "devices"), ["host_9t"], "config key benchmark.devices: unknown device 'host_9t'"),
+    (("experiments", "vit_mnist", "dataset"), "cifar", "config key experiments.vit_mnist.dataset: unknown dataset 'cifar'"),
+    (("experiments", "vit_mnist", "variants"), ["int4"], "config key experiments.vit_mnist.variants: unknown variant 'int4'"),
+    (("experiments", "vit_mnist", "dataset"), "asl_alphabet", "datasets.asl_alphabet is missing"),
+])
+def test_registry_names_are_checked_with_the_key(path, value, words):
+    cfg = _config()
+    node = cfg
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    with pytest.raises(workflow_plan.ConfigError, match=words.replace("(", r"\(").replace(".", r"\.")):
+        Plan(cfg)
+
+
+def test_entries_point_into_the_results_layout():
+    plan = Plan(_config())
+    bench = plan.bench_entries()
+    assert len(bench) == 4 and bench[0]["bench"] == "results/bench/host_1t/vit_mnist/float32.json"
+    assert bench[0]["tflite_info"] == "results/tflite/vit_mnist/float32.json"
+    assert bench[0]["label"] == "ViT + digits (demo)" and bench[0]["model_name"] == "vit"
+    evals = plan.eval_entries()
+    assert [e["variant"] for e in evals] == ["keras", "float32", "int8", "dynamic_int8", "graph_opt_int8"]
+    assert plan.model_entries()[0]["meta"] == "data/prepared/mnist/meta.json"
+    assert plan.entry_files(bench, ("bench",)) == sorted(e["bench"] for e in bench)
+
+
+def test_the_config_hash_changes_with_the_config():
+    cfg = _config()
+    other = copy.deepcopy(cfg)
+    other["seed"] = 2
+    assert Plan(cfg).config_sha256 != Plan(other).config_sha256 == Plan(copy.deepcopy(other)).config_sha256
+
+
+def test_the_plan_imports_no_tensorflow():
+    import subprocess
+
+    code = "import sys, mobopt.workflow.plan; sys.exit('tensorflow' in sys.modules or 'keras' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=REPO, timeout=120).returncode == 0
+
+
+# ------------------------------------------------------------------ one place for each default
+
+def _schema_defaults(node: dict) -> dict:
+    """``{key: default}`` of an object schema's properties (a $ref'd definition followed)."""
+    if "$ref" in node:
+        node = SCHEMA["$defs"][node["$ref"].rsplit("/", 1)[1]]
+    out = {}
+    for part in [node, *node.get("allOf", [])]:
+        if "$ref" in part:
+            out.update(_schema_defaults(part))
+        for key, prop in part.get("properties", {}).items():
+            if "default" in prop:
+                out[key] = prop["default"]
+    return out
+
+
+def _code_defaults():
+    from mobopt.bench import android, measurement, protocol
+    from mobopt.optimize import convert, graphopt, mixed_precision, pruning
+
+    props = SCHEMA["properties"]
+    exp = props["experiments"]["additionalProperties"]["properties"]
+    go = props["graph_opt"]["properties"]
+    return [
+        ("experiments.<name>.resources", _schema_defaults(exp["resources"]), workflow_plan.CLUSTER_REQUEST),
+        ("convert", _schema_defaults(props["convert"]), convert.CONVERT_DEFAULTS),
+        ("graph_opt.pruning", _schema_defaults(go["pruning"]), pruning.PRUNING_DEFAULTS),
+        ("graph_opt.mixed_precision", _schema_defaults(go["mixed_precision"]), mixed_precision.MIXED_DEFAULTS),
+        ("graph_opt.reorder", _schema_defaults(go["reorder"]), graphopt.REORDER_DEFAULTS),
+        ("graph_opt.fusion", _schema_defaults(go["fusion"]), graphopt.FUSION_DEFAULTS),
+        ("benchmark", _schema_defaults(props["benchmark"]), {**measurement.BENCH_DEFAULTS, **protocol.PROTOCOL_DEFAULTS,
+                                                             "runtime": workflow_plan.BENCH_RUNTIME}),
+        ("benchmark.android", _schema_defaults(props["benchmark"]["properties"]["android"]), android.ANDROID_DEFAULTS),
+    ]
+
+
+@pytest.mark.parametrize("index", range(8))
+def test_schema_defaults_equal_the_code_defaults(index):
+    """The schema documents every key the code defaults, with the same value (the code is the one source)."""
+    where, schema, code = _code_defaults()[index]
+    for key in set(schema) & set(code):
+        assert schema[key] == code[key], f"{where}.{key}: schema default {schema[key]!r}, code default {code[key]!r}"
+    missing = set(code) - set(schema) - {"seed"}
+    assert not missing, f"{where}: the code defaults {sorted(missing)} but the schema gives no default"
+
+
+def test_model_and_training_defaults_equal_the_schema():
+    from mobopt.models import train
+
+    exp = SCHEMA["properties"]["experiments"]["additionalProperties"]["properties"]
+    schema_train = _schema_defaults(exp["train"])
+    for key in set(schema_train) & set(train.TRAIN_DEFAULTS):
+        assert schema_train[key] == train.TRAIN_DEFAULTS[key], f"experiments.<name>.train.{key}"
+    assert Path(workflow_plan.__file__).name == "plan.py"
+    assert workflow_plan.DEFAULT_EPOCHS == schema_train["epochs"]

@@ -1,0 +1,35 @@
+# Training. Seeded, deterministic (op determinism, pinned threads) and resumable (a checkpoint
+# after every epoch in results/models/<experiment>/.checkpoint). Pretrained models load weights
+# fetched by fetch_weights; with `epochs: 0` they are kept as they are. Memory, wall time and
+# GPUs come from experiments.<name>.resources: a cluster request only, so changing it never
+# retrains.
+
+
+rule train:
+    input:
+        data=experiment_data,
+        weights=weight_files,
+    output:
+        model="results/models/{experiment}/model.keras",
+        history="results/models/{experiment}/history.csv",
+        metrics="results/models/{experiment}/metrics.json",
+    log:
+        "logs/train/{experiment}.log",
+    benchmark:
+        "results/jobstats/train/{experiment}.tsv"
+    conda:
+        "../../envs/tf.yaml"
+    threads: train_threads
+    resources:
+        mem_mb=cluster_mem_mb,
+        runtime=cluster_runtime,
+        gpu=cluster_gpus,
+    params:
+        spec=train_spec,
+        data=folder_of_first,
+        seed=config["seed"],
+        weights=WEIGHTS_DIR,
+    shell:
+        "python -m mobopt train --experiment {wildcards.experiment} --data {params.data:q}"
+        " --out $(dirname {output.model:q}) --spec {params.spec:q} --seed {params.seed} --weights {params.weights:q}"
+        " > {log:q} 2>&1"
