@@ -1,9 +1,12 @@
-"""Accuracy and loss of a Keras model or a .tflite file on the full test split.
+"""Accuracy and loss of any model on any split: the one accuracy loop of every runtime.
 
-The .tflite path is TF-free and runs the model exactly as an app would:
-batch 1, inputs quantized and outputs dequantized with the tensor's own scale
-and zero point.  Evaluating the Keras model with the same metrics makes the
-Keras-to-TFLite gap visible.
+Evaluation, the mixed-precision selection and every later search score models
+here, so a number in one table means the same as in another.  A runtime is one
+entry in :data:`PREDICTORS` (file suffix -> function returning the output
+probabilities).  The .tflite path is TF-free and runs the model exactly as an
+app would: batch 1, inputs quantized and outputs dequantized with the tensor's
+own scale and zero point.  Evaluating the Keras model with the same metrics
+makes the Keras-to-TFLite gap visible.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from mobopt import litert
+from mobopt import MobOptError, litert
 from mobopt.common import provenance
 from mobopt.common.atomic import write_json
 from mobopt.datasets.prepared import load_meta, load_split
@@ -65,15 +68,29 @@ def classification_metrics(probs: np.ndarray, y: np.ndarray, classes: list[str],
     }
 
 
-def predict_tflite(model_path: str | Path, x: np.ndarray, threads: int = 1) -> np.ndarray:
-    it = litert.interpreter(model_path, threads=threads)
+def accuracy_and_loss(probs: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """Top-1 accuracy and mean cross-entropy: what a selection compares, cheaper than the full metrics."""
+    probs = np.asarray(probs, dtype=np.float64)
+    true_p = np.clip(probs[np.arange(len(y)), y], EPS, 1.0)
+    return {"accuracy": float((probs.argmax(1) == y).mean()), "loss": float(-np.log(true_p).mean())}
+
+
+def _shape(shape) -> str:
+    return "x".join(str(int(d)) for d in shape)
+
+
+def predict_tflite(model: str | Path | bytes, x: np.ndarray, threads: int = 1) -> np.ndarray:
+    """Output probabilities of a .tflite model (a path or its bytes), one image at a time."""
+    it = litert.interpreter(model, threads=threads)
     inp, out = it.get_input_details()[0], it.get_output_details()[0]
-    shape = tuple(inp["shape"][1:])
+    shape = tuple(int(d) for d in inp["shape"][1:])
     if tuple(x.shape[1:]) != shape:
-        raise ValueError(f"{model_path}: model expects images of shape {shape}, the data has {x.shape[1:]}")
+        name = "<model bytes>" if isinstance(model, bytes) else model
+        raise MobOptError(f"{name}: the model takes images of {_shape(shape)} but the data has {_shape(x.shape[1:])}; "
+                          "convert the model trained on this dataset, or prepare the data at the model's input size")
     probs = np.empty((len(x), out["shape"][-1]), dtype=np.float32)
     for i in range(len(x)):
-        it.set_tensor(inp["index"], litert.quantize_input(x[i: i + 1].astype(np.float32), inp))
+        it.set_tensor(inp["index"], litert.quantize_input(np.asarray(x[i: i + 1], np.float32), inp))
         it.invoke()
         probs[i] = litert.dequantize_output(it.get_tensor(out["index"]), out)[0]
     return probs
@@ -87,8 +104,20 @@ def predict_keras(model_path: str | Path, x: np.ndarray, seed: int = 0) -> np.nd
     from mobopt.models.train import eval_batches
 
     model = architectures.load(model_path)
+    expected = tuple(int(d) for d in model.input_shape[1:])
+    if tuple(x.shape[1:]) != expected:
+        raise MobOptError(f"{model_path}: the model takes images of {_shape(expected)} but the data has "
+                          f"{_shape(x.shape[1:])}; evaluate it on the dataset it was trained on")
     # batch by batch from the (memory-mapped) split: a float copy of ASL's test split would be 5 GB
     return np.asarray(model.predict(eval_batches(tf, x, np.zeros(len(x), np.int64)), verbose=0))
+
+
+def _predict_keras(model_path: Path, x: np.ndarray, threads: int) -> np.ndarray:
+    return predict_keras(model_path, x)
+
+
+#: File suffix -> the runtime's prediction function ``(path, images, threads) -> probabilities``.
+PREDICTORS = {"tflite": predict_tflite, "keras": _predict_keras}
 
 
 def evaluate(model_path: str | Path, prepared: str | Path, out_json: str | Path, *, split: str = "test",
@@ -97,11 +126,12 @@ def evaluate(model_path: str | Path, prepared: str | Path, out_json: str | Path,
     model_path = Path(model_path)
     meta = load_meta(prepared)
     x, y = load_split(prepared, split)
+    kind = model_path.suffix.lstrip(".")
+    if kind not in PREDICTORS:
+        raise MobOptError(f"{model_path}: no runtime evaluates .{kind} files; known: "
+                          f"{', '.join('.' + k for k in PREDICTORS)}")
     t0 = time.perf_counter()
-    if model_path.suffix == ".tflite":
-        probs, kind = predict_tflite(model_path, x, threads), "tflite"
-    else:
-        probs, kind = predict_keras(model_path, x), "keras"
+    probs = PREDICTORS[kind](model_path, x, threads)
     result = {
         "model": str(model_path),
         "kind": kind,

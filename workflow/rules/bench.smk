@@ -9,15 +9,6 @@
 # --cores (cluster runs) they ask for at least the device profile's threads.
 
 
-def bench_inputs(experiment):
-    """The experiment's .tflite files by variant (plus the phone's tool for `android`)."""
-    return lambda wildcards: PLAN.bench_inputs(experiment, wildcards.device)
-
-
-def bench_args(experiment):
-    return lambda wildcards, input, output: PLAN.bench_args(experiment, input, output)
-
-
 for _exp in EXPERIMENTS:
 
     rule:

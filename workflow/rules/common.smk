@@ -150,3 +150,55 @@ def bench_options(wildcards):
 
 def bench_entry_files(keys):
     return PLAN.entry_files(PLAN.bench_entries(), keys)
+
+
+def download_outputs(dataset):
+    """The prepare rule's inputs: what the dataset's download rule wrote."""
+    return lambda wildcards: dict(getattr(rules, f"download_{dataset}").output)
+
+
+def evaluate_threads(wildcards):
+    return 2 if wildcards.variant == "keras" else 1
+
+
+def evaluate_mem_mb(wildcards):
+    return 4000 if wildcards.variant == "keras" else 3000
+
+
+def evaluate_env(wildcards):
+    """Keras needs TensorFlow; a .tflite is evaluated in the TF-free LiteRT environment."""
+    return (
+        "../../envs/tf.yaml"
+        if wildcards.variant == "keras"
+        else "../../envs/litert.yaml"
+    )
+
+
+def bench_inputs(experiment):
+    """The experiment's .tflite files by variant (plus the phone's tool for `android`)."""
+    return lambda wildcards: PLAN.bench_inputs(experiment, wildcards.device)
+
+
+def bench_args(experiment):
+    return lambda wildcards, input, output: PLAN.bench_args(experiment, input, output)
+
+
+def experiment_label(wildcards):
+    return PLAN.label(wildcards.experiment)
+
+
+def device_bench_files(*keys):
+    """What a per-device figure reads: the files of that device's entries."""
+    return lambda wildcards: PLAN.entry_files(
+        PLAN.bench_entries([wildcards.device]), keys
+    )
+
+
+def device_bench_entries(wildcards):
+    return as_json(PLAN.bench_entries([wildcards.device]))
+
+
+def summary_bench_file():
+    """One benchmark result, for the run's provenance on the landing page."""
+    entries = PLAN.bench_entries()
+    return entries[0]["bench"] if entries else []

@@ -4,11 +4,6 @@
 # its extracted tree (data/raw/<dataset>/tree) so its checksum can be checked again.
 
 
-def download_outputs(dataset):
-    """The prepare rule's inputs: what the dataset's download rule wrote."""
-    return lambda wildcards: dict(getattr(rules, f"download_{dataset}").output)
-
-
 for _ds in PLAN.used_datasets:
 
     rule:

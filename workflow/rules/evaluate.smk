@@ -5,23 +5,6 @@
 # by the file; only the environment, threads and memory differ.
 
 
-def evaluate_threads(wildcards):
-    return 2 if wildcards.variant == "keras" else 1
-
-
-def evaluate_mem_mb(wildcards):
-    return 4000 if wildcards.variant == "keras" else 3000
-
-
-def evaluate_env(wildcards):
-    """Keras needs TensorFlow; a .tflite is evaluated in the TF-free LiteRT environment."""
-    return (
-        "../../envs/tf.yaml"
-        if wildcards.variant == "keras"
-        else "../../envs/litert.yaml"
-    )
-
-
 rule evaluate:
     input:
         model=eval_model,

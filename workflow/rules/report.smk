@@ -26,27 +26,6 @@ localrules:
     variants_table,
 
 
-def experiment_label(wildcards):
-    return PLAN.label(wildcards.experiment)
-
-
-def device_bench_files(*keys):
-    """What a per-device figure reads: the files of that device's entries."""
-    return lambda wildcards: PLAN.entry_files(
-        PLAN.bench_entries([wildcards.device]), keys
-    )
-
-
-def device_bench_entries(wildcards):
-    return as_json(PLAN.bench_entries([wildcards.device]))
-
-
-def summary_bench_file():
-    """One benchmark result, for the run's provenance on the landing page."""
-    entries = PLAN.bench_entries()
-    return entries[0]["bench"] if entries else []
-
-
 rule table2:
     input:
         bench_entry_files(("bench", "tflite_info", "eval")),

@@ -287,17 +287,10 @@ def sensitivity(builder: Builder, images: np.ndarray, norm: str = "nuclear") -> 
 
 
 def accuracy_on(model_bytes: bytes, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    from mobopt.evaluate import EPS
+    """A candidate's accuracy and loss on the validation split, by the evaluation's own loop."""
+    from mobopt import evaluate
 
-    it = litert.interpreter(model_bytes)
-    inp, out = it.get_input_details()[0], it.get_output_details()[0]
-    probs = np.empty((len(x), out["shape"][-1]), dtype=np.float64)
-    for i in range(len(x)):
-        it.set_tensor(inp["index"], litert.quantize_input(np.asarray(x[i: i + 1], np.float32), inp))
-        it.invoke()
-        probs[i] = litert.dequantize_output(it.get_tensor(out["index"]), out)[0]
-    p = np.clip(probs[np.arange(len(y)), y], EPS, 1.0)
-    return {"accuracy": float((probs.argmax(1) == y).mean()), "loss": float(-np.log(p).mean())}
+    return evaluate.accuracy_and_loss(evaluate.predict_tflite(model_bytes, x), y)
 
 
 def bench_models(models: dict[str, bytes], device: str, iterations: int, warmup: int, workdir: Path,
