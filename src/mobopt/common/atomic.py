@@ -8,6 +8,7 @@ incomplete-file tracking is the second guard.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -25,8 +26,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     file is removed and the final name is never created.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    except OSError as exc:
+        raise _naming(exc, path) from None
     # mkstemp creates the file 0600; results on a shared (cluster) file system must be readable by the group as
     # any file the user writes would be, so give it the mode open() would have given it under the current umask
     os.fchmod(fd, 0o666 & ~_umask())
@@ -35,9 +39,23 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp_path
         os.replace(tmp_path, path)
+    except OSError as exc:
+        tmp_path.unlink(missing_ok=True)
+        if exc.errno in _STORAGE_ERRORS:
+            raise _naming(exc, path) from None
+        raise
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+#: Errors of the storage rather than of the data: reported with the file the user asked for.
+_STORAGE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def _naming(exc: OSError, path: Path) -> OSError:
+    """The same error, naming the output being written (a full disk's error names no file at all)."""
+    return type(exc)(exc.errno, f"{exc.strerror or exc} (writing {path.name}; nothing was left half-written)", str(path))
 
 
 def _umask() -> int:

@@ -11,6 +11,9 @@ them in a download rule (training jobs never touch the network).
 
 from __future__ import annotations
 
+import errno
+import os
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -184,5 +187,15 @@ def build(options: dict[str, Any], input_shape, num_outputs: int, train_images=N
 
 
 def load(path) -> keras.Model:
-    """Load a saved model; importing this module registers the custom layers."""
-    return keras.models.load_model(path, compile=False)
+    """Load a saved model; importing this module registers the custom layers.
+
+    A truncated or foreign file is one error naming it (Keras' own message for a
+    broken zip says "File not found" for a file that exists)."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(path))
+    try:
+        return keras.models.load_model(path, compile=False)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        reason = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+        raise MobOptError(f"{path}: not a readable Keras model ({reason}); delete it and rerun the rule that "
+                          "writes it, or point to the right file") from None
