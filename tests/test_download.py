@@ -2,11 +2,12 @@
 
 import hashlib
 import json
+import time
 
 import pytest
 
 from mobopt import MobOptError, datasets
-from mobopt.common.download import ChecksumError, DownloadError, RemoteFile, download
+from mobopt.common.download import FETCH_DEFAULTS, ChecksumError, DownloadError, RemoteFile, download, transfer_options
 from mobopt.datasets import mnist
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB: several chunks, so truncation lands mid-transfer
@@ -87,6 +88,43 @@ def test_falls_back_to_next_mirror(http_server, tmp_path):
     download(remote, [http_server.url, http_server.url + "mirror2/"], dest, backoff=0, progress=False)
     assert dest.read_bytes() == PAYLOAD
     assert [p for p, _ in http_server.requests] == ["/data.bin", "/mirror2/data.bin"]
+
+
+@pytest.mark.timeout(60)
+def test_a_trickling_mirror_is_cut_and_the_next_one_tried(http_server, tmp_path):
+    """One byte every 20 ms never trips the read timeout; min_rate cuts each attempt, then the next mirror serves."""
+    remote = _serve(http_server, name="data.bin")
+    (http_server.root / "mirror2").mkdir()
+    (http_server.root / "mirror2" / "data.bin").write_bytes(PAYLOAD)
+    http_server.fail("data.bin", ("trickle", 0.02), ("trickle", 0.02))
+    dest = tmp_path / "data.bin"
+    start = time.monotonic()
+    download(remote, [http_server.url, http_server.url + "mirror2/"], dest, retries=1, backoff=0, timeout=30,
+             min_rate=10_000, rate_window=0.5, progress=False)
+    assert time.monotonic() - start < 15
+    assert dest.read_bytes() == PAYLOAD and _leftovers(tmp_path) == ["data.bin", "www"]
+    (first, no_range), (second, resume), (third, _) = http_server.requests
+    assert first == second == "/data.bin" and third == "/mirror2/data.bin"
+    assert no_range is None and resume and resume.startswith("bytes=")  # the retry resumed what had trickled in
+
+
+@pytest.mark.timeout(60)
+def test_attempt_timeout_bounds_every_attempt(http_server, tmp_path):
+    remote = _serve(http_server)
+    http_server.fail(remote.name, ("trickle", 0.01), ("trickle", 0.01))
+    dest = tmp_path / remote.name
+    start = time.monotonic()
+    with pytest.raises(DownloadError, match=r"attempt_timeout = 0\.5 s.*gave up after 2 attempts") as err:
+        download(remote, [http_server.url], dest, retries=1, backoff=0, timeout=30, attempt_timeout=0.5, min_rate=0,
+                 progress=False)
+    assert time.monotonic() - start < 15
+    assert http_server.url + remote.name in str(err.value)
+    assert not dest.exists() and _leftovers(tmp_path) == ["www"]
+
+
+def test_transfer_options_fill_in_the_defaults():
+    options = transfer_options({"retries": 1, "min_rate": 0, "mirrors": ["x"], "source": "url"})
+    assert options == {**FETCH_DEFAULTS, "retries": 1, "min_rate": 0}
 
 
 def test_no_mirrors_is_a_clear_error(tmp_path):

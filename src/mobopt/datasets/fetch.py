@@ -15,7 +15,7 @@ from typing import Any
 
 from mobopt import MobOptError
 from mobopt.common.atomic import atomic_path, write_json
-from mobopt.common.download import RemoteFile, copy_verified, download, verify
+from mobopt.common.download import RemoteFile, copy_verified, download, transfer_options, verify
 from mobopt.datasets import prepared
 
 log = logging.getLogger(__name__)
@@ -34,13 +34,10 @@ def fetch_file(remote: RemoteFile, options: dict[str, Any], out_dir: Path, *, ka
     """
     source = options.get("source", "kaggle" if kaggle_slug else "url")
     dest = out_dir / remote.name
+    extra: dict[str, Any] = {}
     out_dir.mkdir(parents=True, exist_ok=True)
     if source == "url":
-        digest = download(
-            remote, list(options.get("mirrors", [])), dest,
-            retries=options.get("retries", 4), backoff=options.get("backoff", 1.0),
-            timeout=options.get("timeout", 60.0), progress=options.get("progress", True),
-        )
+        digest = download(remote, list(options.get("mirrors", [])), dest, **transfer_options(options))
         origin: Any = options.get("mirrors")
     elif source == "path":
         if not options.get("path"):
