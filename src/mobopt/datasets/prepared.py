@@ -119,6 +119,7 @@ def write_image_splits(splits: dict[str, images.ImageList], out_dir: Path, optio
                 items, size, out_x, out_y, crop_fraction=options.get("crop_fraction", 1.0),
                 workers=options.get("workers", 2), problems=problems, progress=options.get("progress", True),
                 max_bad_fraction=options.get("max_bad_fraction", 0.001), label=label,
+                max_pixels=options.get("max_image_pixels", images.IMAGE_DEFAULTS["max_image_pixels"]),
             )
             written += [out_x, out_y]
             if counts[split] == 0:
