@@ -5,6 +5,8 @@ local HTTP server; the archives are generated in the real layouts.
 """
 
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -49,6 +51,22 @@ def test_asl_from_kaggle_records_sha256_never_the_key(tmp_path, kaggle_env, asl_
     assert (raw / "tree" / asl_alphabet.ASL_TRAIN_DIR / "space").is_dir()
     assert json.loads((raw / "SOURCE.json").read_text()) == json.loads(json.dumps(record))
     assert KEY not in caplog.text and KEY not in (raw / "SOURCE.json").read_text()
+
+
+def test_asl_kaggle_cli_by_name_runs_the_users_and_is_recorded(tmp_path, kaggle_env, monkeypatch, caplog):
+    """The job's PATH starts with the workflow's bin folder (a kaggle of its own); the user's PATH wins."""
+    caplog.set_level("INFO")
+    exe = Path(kaggle_env["kaggle_cli"])
+    workflow_bin = tmp_path / "workflow-bin"
+    workflow_bin.mkdir()
+    (workflow_bin / "kaggle").write_text("#!/bin/sh\necho the workflow's kaggle >&2\nexit 3\n")
+    (workflow_bin / "kaggle").chmod(0o755)
+    monkeypatch.setenv("MOBOPT_USER_PATH", f"{exe.parent}:{os.environ['PATH']}")
+    monkeypatch.setenv("PATH", f"{workflow_bin}:{os.environ['MOBOPT_USER_PATH']}")
+    record = asl_alphabet.download({**kaggle_env, "kaggle_cli": "kaggle"}, tmp_path / "raw")
+    assert record["files"]["asl-alphabet.zip"]["kaggle_cli"] == str(exe)
+    assert json.loads((tmp_path / "raw" / "SOURCE.json").read_text())["files"]["asl-alphabet.zip"]["kaggle_cli"] == str(exe)
+    assert f"with {exe} (credentials" in caplog.text
 
 
 def test_asl_strict_layout_check_names_what_differs(tmp_path, kaggle_env):

@@ -52,15 +52,18 @@ def fetch_file(remote: RemoteFile, options: dict[str, Any], out_dir: Path, *, ka
     elif source == "kaggle" and kaggle_slug:
         from mobopt.datasets import kaggle
 
+        cli = options.get("kaggle_cli", "kaggle")
+        exe = kaggle.resolve_cli(cli) or cli  # none found: download_dataset says so
         with atomic_path(dest) as tmp:
-            kaggle.download_dataset(kaggle_slug, tmp, cli=options.get("kaggle_cli", "kaggle"))
+            kaggle.download_dataset(kaggle_slug, tmp, cli=exe, staging=kaggle.staging_folder(dest))
             digest = verify(tmp, remote, label=f"{remote.name} from Kaggle {kaggle_slug}")
         origin = f"kaggle:{kaggle_slug}"
+        extra["kaggle_cli"] = exe  # which executable ran, as the log says too
     else:
         raise MobOptError(f"config key `source`: unknown source {source!r} for {remote.name}")
     log.info("%s ok (sha256 %s)", remote.name, digest)
     return {"sha256": digest, "bytes": dest.stat().st_size, "origin": origin,
-            "pinned_sha256": remote.sha256 is not None}
+            "pinned_sha256": remote.sha256 is not None, **extra}
 
 
 def fetch_files(files: tuple[RemoteFile, ...], options: dict[str, Any], out_dir: Path) -> dict[str, Any]:
