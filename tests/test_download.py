@@ -165,3 +165,60 @@ def test_path_source_verifies_pins(tmp_path, digits_idx):
     with pytest.raises(ChecksumError, match="size .* expected 9912422"):
         mnist.download({"source": "path", "path": str(digits_idx)}, tmp_path / "raw")
     assert not (tmp_path / "raw" / "train-images-idx3-ubyte.gz").exists()
+
+
+def _break(path, fault):
+    """Damage one IDX .gz file the ways a hostile or unlucky user's copy is damaged."""
+    import gzip
+
+    import numpy as np
+
+    from mobopt.datasets.idx import read_idx, write_idx
+
+    data = path.read_bytes()
+    if fault == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    elif fault == "html":
+        path.write_bytes(b"<!DOCTYPE html><html><body>Please log in</body></html>")
+    elif fault == "magic":
+        raw = gzip.decompress(data)
+        path.write_bytes(gzip.compress(b"\x12\x34" + raw[2:]))
+    else:
+        y = read_idx(path)
+        y = {"dims": y.reshape(-1, 1), "count": y[:-1], "range": np.where(np.arange(len(y)) == 3, 11, y)}[fault]
+        write_idx(path, y.astype(np.uint8))
+
+
+@pytest.mark.parametrize("fault", ["truncated", "html", "magic", "dims", "count", "range"])
+def test_prepare_error_names_the_users_original_as_well_as_the_copy(tmp_path, digits_idx, capsys, fault):
+    """With `source: path` the copy in data/raw is not what the user must fix: the message names both."""
+    from mobopt import cli
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    for f in digits_idx.iterdir():
+        (mine / f.name).write_bytes(f.read_bytes())
+    _break(mine / "t10k-labels-idx1-ubyte.gz", fault)
+    raw = tmp_path / "raw"
+    mnist.download({"source": "path", "path": str(mine), "verify": False}, raw)
+    options = json.dumps({"source": "path", "path": str(mine), "verify": False})
+    assert cli.main(["prepare", "--dataset", "mnist", "--raw", str(raw), "--out", str(tmp_path / "out"),
+                     "--options", options, "--seed", "1"]) == 1
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    copy, original = raw / "t10k-labels-idx1-ubyte.gz", mine / "t10k-labels-idx1-ubyte.gz"
+    assert error.startswith("error: ") and str(copy) in error
+    assert f"{copy} is the workflow's copy of {original} (`source: path`): fix or replace that original instead" in error
+    assert not (tmp_path / "out" / "meta.json").exists()
+
+
+def test_an_error_about_a_downloaded_file_gets_no_note(tmp_path):
+    from mobopt.datasets import prepared
+
+    record = {"source": "url", "files": {"a.gz": {"origin": ["http://mirror/"], "sha256": "0"}}}
+    assert prepared.source_note(f"{tmp_path / 'a.gz'}: bad", tmp_path, record) == ""
+    copied = {"source": "path", "files": {"a.gz": {"origin": "/home/u/a.gz"}, "b.gz": {"origin": "/home/u/b.gz"}}}
+    assert "/home/u/a.gz" in prepared.source_note(f"{tmp_path / 'a.gz'}: bad", tmp_path, copied)
+    assert "/home/u/b.gz" not in prepared.source_note(f"{tmp_path / 'a.gz'}: bad", tmp_path, copied)
+    both = prepared.source_note(f"{tmp_path}: train and test differ", tmp_path, copied)  # only the folder named
+    assert "/home/u/a.gz" in both and "/home/u/b.gz" in both
+    assert prepared.source_note("unrelated", tmp_path, copied) == ""

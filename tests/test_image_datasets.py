@@ -106,6 +106,19 @@ def test_asl_path_traversal_member_is_refused(tmp_path):
     assert not (tmp_path / "raw" / "tree").exists() and not (tmp_path / "escaped.txt").exists()
 
 
+def test_asl_corrupt_zip_from_a_path_names_the_users_file(tmp_path, asl_zip):
+    mine = tmp_path / "Downloads" / "asl-alphabet.zip"
+    mine.parent.mkdir()
+    mine.write_bytes(asl_zip.read_bytes()[:-5000])  # a browser download cut short
+    raw = tmp_path / "raw"
+    with pytest.raises(MobOptError) as err:
+        asl_alphabet.download({"source": "path", "path": str(mine.parent), "verify": False, "progress": False}, raw)
+    message = str(err.value)
+    assert message.startswith(f"{raw / 'asl-alphabet.zip'}: corrupt or truncated archive")
+    assert f"is the workflow's copy of {mine} (`source: path`): fix or replace that original instead" in message
+    assert not (raw / "tree").exists()
+
+
 @pytest.fixture(scope="module")
 def asl_raw(tmp_path_factory, asl_zip):
     raw = tmp_path_factory.mktemp("asl-raw")

@@ -21,6 +21,17 @@ from mobopt.datasets import prepared
 log = logging.getLogger(__name__)
 
 
+def local_file(options: dict[str, Any], name: str) -> Path:
+    """Where ``source: path`` takes the raw file ``name`` from: ``path`` itself when it is a file, else ``path/name``.
+
+    The workflow makes these files inputs of the download rule
+    (:meth:`mobopt.workflow.plan.Plan.source_inputs`), so a fixed or replaced
+    original is copied again by the next run.
+    """
+    src = Path(options["path"]).expanduser()
+    return src if src.is_file() else src / name
+
+
 def fetch_file(remote: RemoteFile, options: dict[str, Any], out_dir: Path, *, kaggle_slug: str | None = None
                ) -> dict[str, Any]:
     """Bring one raw file into ``out_dir`` from the configured source; return what was recorded about it.
@@ -42,13 +53,11 @@ def fetch_file(remote: RemoteFile, options: dict[str, Any], out_dir: Path, *, ka
     elif source == "path":
         if not options.get("path"):
             raise MobOptError("config key `path` is empty but `source: path` needs the folder holding the files")
-        src = Path(options["path"]).expanduser()
-        if not src.is_file():
-            src = src / remote.name
+        src = local_file(options, remote.name)
         if not src.is_file():
             raise MobOptError(f"{src}: not found; `source: path` expects {remote.name} (or the folder holding it)")
         digest = copy_verified(src, dest, remote)
-        origin = str(src)
+        origin = str(src.absolute())  # what a later error names as the file to fix (prepared.naming_sources)
     elif source == "kaggle" and kaggle_slug:
         from mobopt.datasets import kaggle
 
