@@ -184,10 +184,14 @@ def _fetch_once(url: str, part: Path, *, timeout: float, progress: bool, total_h
             disable=not progress, mininterval=1.0,
         )
         pace = pace or _Pace(None, 0, 1)
+        # raw bytes, never content-decoded: Range offsets must count what is on disk.  read1 (urllib3 >= 2.3)
+        # returns what one recv gave; stream() waits for a whole chunk, so a trickle is only checked per 64 KiB
+        read1 = getattr(resp.raw, "read1", None)
+        chunks = (iter(lambda: read1(CHUNK, decode_content=False), b"") if read1 is not None
+                  else resp.raw.stream(CHUNK, decode_content=False))
         try:
             with open(part, mode) as fh:
-                # raw bytes, never content-decoded: Range offsets must count what is on disk
-                while chunk := resp.raw.read1(CHUNK, decode_content=False):
+                for chunk in chunks:
                     fh.write(chunk)
                     written += len(chunk)
                     bar.update(len(chunk))

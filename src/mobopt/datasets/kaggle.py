@@ -307,7 +307,11 @@ class _Output:
 
 
 def _run_streaming(cmd: list[str], env: Mapping[str, str], timeout: float | None, output: _Output) -> int | None:
-    """Run ``cmd``, feeding its output to ``output`` as it comes; its exit status, or None when ``timeout`` ran out."""
+    """Run ``cmd``, feeding its output to ``output`` as it comes; its exit status, or None when ``timeout`` ran out.
+
+    ``select`` on the pipe (POSIX; the workflow's platforms) wakes at least every ``output.interval``
+    seconds, so quiet spells are reported and the timeout is kept while the CLI says nothing.
+    """
     start = time.monotonic()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             env=dict(env))
