@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections import defaultdict
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -31,7 +32,8 @@ class FaultyServer:
         self.url = ""
 
     def fail(self, name: str, *actions) -> None:
-        """Queue actions for ``/name``: ``500``, ``404`` or ``("truncate", n_bytes)``."""
+        """Queue actions for ``/name``: ``500``, ``404``, ``("truncate", n_bytes)`` or ``("trickle", seconds)``
+        (the body one byte at a time, ``seconds`` apart: never silent long enough for a read timeout)."""
         self.plans["/" + name].extend(actions)
 
 
@@ -66,6 +68,16 @@ def _handler(state: FaultyServer):
             body = data[start:]
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
+            if isinstance(action, tuple) and action[0] == "trickle":
+                try:
+                    for i in range(len(body)):
+                        self.wfile.write(body[i:i + 1])
+                        self.wfile.flush()
+                        time.sleep(action[1])
+                except OSError:  # the client gave up: what the test wants
+                    pass
+                self.close_connection = True
+                return
             if isinstance(action, tuple) and action[0] == "truncate":
                 self.wfile.write(body[: action[1]])
                 self.wfile.flush()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import random
 import stat
 import tarfile
 import zipfile
@@ -147,14 +148,55 @@ def test_tar_member_escaping_dest_is_refused(tmp_path):
     _assert_nothing_left(tmp_path, dest)  # asl/ok.jpg was written to staging, and removed with it
 
 
-def test_tar_absolute_member_is_made_relative(tmp_path):
-    """The data filter strips the leading '/', so the member lands inside dest, never at the absolute path."""
+def test_tar_absolute_member_is_refused_as_in_a_zip(tmp_path):
+    """The data filter alone would strip the leading '/' and keep the member as tree/tmp/...; it is refused instead."""
     target = tmp_path / "abs-target"
-    archive = _tar(tmp_path / "abs.tgz", {str(target): b"data"})
+    archive = _tar(tmp_path / "abs.tgz", {"asl/ok.jpg": b"ok", str(target): b"data"})
     dest = tmp_path / "out"
-    assert safe_extract(archive, dest, progress=False) == 1
+    with pytest.raises(MobOptError) as err:
+        safe_extract(archive, dest, progress=False)
+    assert str(err.value) == f"{archive}: member {str(target)!r} has an absolute path; refusing to extract"
     assert not target.exists()
-    assert (dest / str(target).lstrip("/")).read_bytes() == b"data"
+    _assert_nothing_left(tmp_path, dest)
+
+
+def _big_archive(path, name, data):
+    """``asl/ok.jpg`` and the member ``name`` holding ``data``, as a .zip or a .tgz (by the suffix of ``path``)."""
+    if path.suffix == ".zip":
+        return _zip(path, {"asl/ok.jpg": b"ok", name: data})
+    return _tar(path, {"asl/ok.jpg": b"ok", name: data})
+
+
+@pytest.mark.parametrize("suffix", [".zip", ".tgz"])
+def test_a_member_over_the_size_limit_is_refused_before_it_is_written(tmp_path, suffix):
+    """A bomb in miniature: the limit is lowered to 1 MiB instead of writing a real 1 GiB member."""
+    name = "asl/train/A/bomb.jpg"
+    archive = _big_archive(tmp_path / f"big{suffix}", name, random.Random(0).randbytes(2 << 20))  # incompressible
+    dest = tmp_path / "out"
+    with pytest.raises(MobOptError) as err:
+        safe_extract(archive, dest, progress=False, max_member_bytes=1 << 20)
+    message = str(err.value)
+    assert message.startswith(f"{archive}: member {name!r} is {2 << 20} bytes uncompressed, more than max_member_bytes")
+    assert message.endswith("refusing to extract")
+    _assert_nothing_left(tmp_path, dest)
+    assert safe_extract(archive, dest, progress=False, max_member_bytes=4 << 20) == 2  # genuine: raise the limit
+
+
+@pytest.mark.parametrize("suffix", [".zip", ".tgz"])
+def test_an_absurd_compression_ratio_is_refused(tmp_path, suffix):
+    """4 MiB of zeros pack to a few kB: a ratio in the hundreds, far above anything a photo dataset has."""
+    name = "asl/train/A/zeros.png"
+    archive = _big_archive(tmp_path / f"bomb{suffix}", name, bytes(4 << 20))
+    dest = tmp_path / "out"
+    with pytest.raises(MobOptError, match=rf"member {name!r} .* \(ratio \d+\), more than max_compression_ratio = 100"):
+        safe_extract(archive, dest, progress=False)
+    _assert_nothing_left(tmp_path, dest)
+    assert safe_extract(archive, dest, progress=False, max_compression_ratio=1e6) == 2
+
+
+def test_small_files_are_not_held_to_the_ratio(tmp_path):
+    archive = _zip(tmp_path / "small.zip", {"asl/empty.txt": bytes(100_000)})  # ratio ~ 1000, but tiny
+    assert safe_extract(archive, tmp_path / "out", progress=False) == 1
 
 
 @pytest.mark.parametrize("target", ["../../outside", "/etc/passwd"])

@@ -2,11 +2,12 @@
 
 import hashlib
 import json
+import time
 
 import pytest
 
 from mobopt import MobOptError, datasets
-from mobopt.common.download import ChecksumError, DownloadError, RemoteFile, download
+from mobopt.common.download import FETCH_DEFAULTS, ChecksumError, DownloadError, RemoteFile, download, transfer_options
 from mobopt.datasets import mnist
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB: several chunks, so truncation lands mid-transfer
@@ -89,6 +90,43 @@ def test_falls_back_to_next_mirror(http_server, tmp_path):
     assert [p for p, _ in http_server.requests] == ["/data.bin", "/mirror2/data.bin"]
 
 
+@pytest.mark.timeout(60)
+def test_a_trickling_mirror_is_cut_and_the_next_one_tried(http_server, tmp_path):
+    """One byte every 20 ms never trips the read timeout; min_rate cuts each attempt, then the next mirror serves."""
+    remote = _serve(http_server, name="data.bin")
+    (http_server.root / "mirror2").mkdir()
+    (http_server.root / "mirror2" / "data.bin").write_bytes(PAYLOAD)
+    http_server.fail("data.bin", ("trickle", 0.02), ("trickle", 0.02))
+    dest = tmp_path / "data.bin"
+    start = time.monotonic()
+    download(remote, [http_server.url, http_server.url + "mirror2/"], dest, retries=1, backoff=0, timeout=30,
+             min_rate=10_000, rate_window=0.5, progress=False)
+    assert time.monotonic() - start < 15
+    assert dest.read_bytes() == PAYLOAD and _leftovers(tmp_path) == ["data.bin", "www"]
+    (first, no_range), (second, resume), (third, _) = http_server.requests
+    assert first == second == "/data.bin" and third == "/mirror2/data.bin"
+    assert no_range is None and resume and resume.startswith("bytes=")  # the retry resumed what had trickled in
+
+
+@pytest.mark.timeout(60)
+def test_attempt_timeout_bounds_every_attempt(http_server, tmp_path):
+    remote = _serve(http_server)
+    http_server.fail(remote.name, ("trickle", 0.01), ("trickle", 0.01))
+    dest = tmp_path / remote.name
+    start = time.monotonic()
+    with pytest.raises(DownloadError, match=r"attempt_timeout = 0\.5 s.*gave up after 2 attempts") as err:
+        download(remote, [http_server.url], dest, retries=1, backoff=0, timeout=30, attempt_timeout=0.5, min_rate=0,
+                 progress=False)
+    assert time.monotonic() - start < 15
+    assert http_server.url + remote.name in str(err.value)
+    assert not dest.exists() and _leftovers(tmp_path) == ["www"]
+
+
+def test_transfer_options_fill_in_the_defaults():
+    options = transfer_options({"retries": 1, "min_rate": 0, "mirrors": ["x"], "source": "url"})
+    assert options == {**FETCH_DEFAULTS, "retries": 1, "min_rate": 0}
+
+
 def test_no_mirrors_is_a_clear_error(tmp_path):
     with pytest.raises(DownloadError, match="no mirror configured"):
         download(RemoteFile("x.gz"), [], tmp_path / "x.gz")
@@ -127,3 +165,60 @@ def test_path_source_verifies_pins(tmp_path, digits_idx):
     with pytest.raises(ChecksumError, match="size .* expected 9912422"):
         mnist.download({"source": "path", "path": str(digits_idx)}, tmp_path / "raw")
     assert not (tmp_path / "raw" / "train-images-idx3-ubyte.gz").exists()
+
+
+def _break(path, fault):
+    """Damage one IDX .gz file the ways a hostile or unlucky user's copy is damaged."""
+    import gzip
+
+    import numpy as np
+
+    from mobopt.datasets.idx import read_idx, write_idx
+
+    data = path.read_bytes()
+    if fault == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    elif fault == "html":
+        path.write_bytes(b"<!DOCTYPE html><html><body>Please log in</body></html>")
+    elif fault == "magic":
+        raw = gzip.decompress(data)
+        path.write_bytes(gzip.compress(b"\x12\x34" + raw[2:]))
+    else:
+        y = read_idx(path)
+        y = {"dims": y.reshape(-1, 1), "count": y[:-1], "range": np.where(np.arange(len(y)) == 3, 11, y)}[fault]
+        write_idx(path, y.astype(np.uint8))
+
+
+@pytest.mark.parametrize("fault", ["truncated", "html", "magic", "dims", "count", "range"])
+def test_prepare_error_names_the_users_original_as_well_as_the_copy(tmp_path, digits_idx, capsys, fault):
+    """With `source: path` the copy in data/raw is not what the user must fix: the message names both."""
+    from mobopt import cli
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    for f in digits_idx.iterdir():
+        (mine / f.name).write_bytes(f.read_bytes())
+    _break(mine / "t10k-labels-idx1-ubyte.gz", fault)
+    raw = tmp_path / "raw"
+    mnist.download({"source": "path", "path": str(mine), "verify": False}, raw)
+    options = json.dumps({"source": "path", "path": str(mine), "verify": False})
+    assert cli.main(["prepare", "--dataset", "mnist", "--raw", str(raw), "--out", str(tmp_path / "out"),
+                     "--options", options, "--seed", "1"]) == 1
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    copy, original = raw / "t10k-labels-idx1-ubyte.gz", mine / "t10k-labels-idx1-ubyte.gz"
+    assert error.startswith("error: ") and str(copy) in error
+    assert f"{copy} is the workflow's copy of {original} (`source: path`): fix or replace that original instead" in error
+    assert not (tmp_path / "out" / "meta.json").exists()
+
+
+def test_an_error_about_a_downloaded_file_gets_no_note(tmp_path):
+    from mobopt.datasets import prepared
+
+    record = {"source": "url", "files": {"a.gz": {"origin": ["http://mirror/"], "sha256": "0"}}}
+    assert prepared.source_note(f"{tmp_path / 'a.gz'}: bad", tmp_path, record) == ""
+    copied = {"source": "path", "files": {"a.gz": {"origin": "/home/u/a.gz"}, "b.gz": {"origin": "/home/u/b.gz"}}}
+    assert "/home/u/a.gz" in prepared.source_note(f"{tmp_path / 'a.gz'}: bad", tmp_path, copied)
+    assert "/home/u/b.gz" not in prepared.source_note(f"{tmp_path / 'a.gz'}: bad", tmp_path, copied)
+    both = prepared.source_note(f"{tmp_path}: train and test differ", tmp_path, copied)  # only the folder named
+    assert "/home/u/a.gz" in both and "/home/u/b.gz" in both
+    assert prepared.source_note("unrelated", tmp_path, copied) == ""

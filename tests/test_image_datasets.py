@@ -5,6 +5,8 @@ local HTTP server; the archives are generated in the real layouts.
 """
 
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -51,6 +53,22 @@ def test_asl_from_kaggle_records_sha256_never_the_key(tmp_path, kaggle_env, asl_
     assert KEY not in caplog.text and KEY not in (raw / "SOURCE.json").read_text()
 
 
+def test_asl_kaggle_cli_by_name_runs_the_users_and_is_recorded(tmp_path, kaggle_env, monkeypatch, caplog):
+    """The job's PATH starts with the workflow's bin folder (a kaggle of its own); the user's PATH wins."""
+    caplog.set_level("INFO")
+    exe = Path(kaggle_env["kaggle_cli"])
+    workflow_bin = tmp_path / "workflow-bin"
+    workflow_bin.mkdir()
+    (workflow_bin / "kaggle").write_text("#!/bin/sh\necho the workflow's kaggle >&2\nexit 3\n")
+    (workflow_bin / "kaggle").chmod(0o755)
+    monkeypatch.setenv("MOBOPT_USER_PATH", f"{exe.parent}:{os.environ['PATH']}")
+    monkeypatch.setenv("PATH", f"{workflow_bin}:{os.environ['MOBOPT_USER_PATH']}")
+    record = asl_alphabet.download({**kaggle_env, "kaggle_cli": "kaggle"}, tmp_path / "raw")
+    assert record["files"]["asl-alphabet.zip"]["kaggle_cli"] == str(exe)
+    assert json.loads((tmp_path / "raw" / "SOURCE.json").read_text())["files"]["asl-alphabet.zip"]["kaggle_cli"] == str(exe)
+    assert f"with {exe} (credentials" in caplog.text
+
+
 def test_asl_strict_layout_check_names_what_differs(tmp_path, kaggle_env):
     with pytest.raises(MobOptError, match="expected 3000 images per class.*verify: false"):
         asl_alphabet.download({**kaggle_env, "verify": True}, tmp_path / "raw")
@@ -86,6 +104,19 @@ def test_asl_path_traversal_member_is_refused(tmp_path):
         asl_alphabet.download({"source": "path", "path": str(evil), "verify": False, "progress": False},
                                        tmp_path / "raw")
     assert not (tmp_path / "raw" / "tree").exists() and not (tmp_path / "escaped.txt").exists()
+
+
+def test_asl_corrupt_zip_from_a_path_names_the_users_file(tmp_path, asl_zip):
+    mine = tmp_path / "Downloads" / "asl-alphabet.zip"
+    mine.parent.mkdir()
+    mine.write_bytes(asl_zip.read_bytes()[:-5000])  # a browser download cut short
+    raw = tmp_path / "raw"
+    with pytest.raises(MobOptError) as err:
+        asl_alphabet.download({"source": "path", "path": str(mine.parent), "verify": False, "progress": False}, raw)
+    message = str(err.value)
+    assert message.startswith(f"{raw / 'asl-alphabet.zip'}: corrupt or truncated archive")
+    assert f"is the workflow's copy of {mine} (`source: path`): fix or replace that original instead" in message
+    assert not (raw / "tree").exists()
 
 
 @pytest.fixture(scope="module")

@@ -208,6 +208,29 @@ def test_large_jpeg_uses_draft_without_losing_geometry(tmp_path):
     assert np.abs(got - ref).max() <= 4
 
 
+def test_images_over_the_limits_are_unreadable_before_their_cost_is_paid(tmp_path, tree):
+    """A decompression bomb in miniature: the limits are lowered instead of writing a huge image."""
+    Image.new("RGB", (300, 200), (0, 0, 0)).save(tmp_path / "wide.png")  # 60,000 pixels, a few hundred bytes
+    with pytest.raises(BadImage) as info:
+        load_image(tmp_path / "wide.png", 16, max_pixels=50_000)
+    assert info.value.kind == "unreadable"
+    assert "300x200 would decode to 60000 pixels, more than max_image_pixels = 50000" in str(info.value)
+    size = (tmp_path / "wide.png").stat().st_size
+    with pytest.raises(BadImage, match=f"{size} bytes, more than 100: not read"):
+        load_image(tmp_path / "wide.png", 16, max_bytes=100)
+    assert load_image(tmp_path / "wide.png", 16, max_pixels=60_000).pixels.shape == (16, 16, 3)
+    # the limit is on decoded pixels: a big JPEG that the decoder shrinks 8x on the fly stays cheap, and passes
+    Image.new("RGB", (1000, 800), (9, 9, 9)).save(tmp_path / "big.jpg")
+    assert load_image(tmp_path / "big.jpg", 64, max_pixels=20_000).pixels.shape == (64, 64, 3)
+
+    # through the worker processes too: the limit travels with each task
+    (tree / "C" / "bomb.png").write_bytes((tmp_path / "wide.png").read_bytes())
+    items = scan_class_tree(tree, CLASSES, Problems())
+    n, x, _, problems = _write(items, tmp_path, workers=2, chunksize=4, max_pixels=50_000)
+    assert n == len(items) - 1 == len(x) and problems.unreadable == 1
+    assert "bomb.png" in problems.examples["unreadable"][0] and "max_image_pixels" in problems.examples["unreadable"][0]
+
+
 def test_npy_header_and_mmap(tmp_path, tree):
     items = scan_class_tree(tree, CLASSES, Problems())
     n, x, y, _ = _write(items, tmp_path, size=20, workers=1)

@@ -5,12 +5,22 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 import zipfile
 
 import pytest
 
 from mobopt import MobOptError
-from mobopt.datasets.kaggle import MISSING_CREDENTIALS, credential_source, download_dataset, redact, secrets
+from mobopt.datasets.kaggle import (
+    MISSING_CREDENTIALS,
+    USER_PATH_ENV,
+    credential_source,
+    download_dataset,
+    redact,
+    resolve_cli,
+    secrets,
+    staging_folder,
+)
 
 SLUG = "grassknoted/asl-alphabet"
 KEY = "s3cr3t-0123456789abcdef"
@@ -28,6 +38,32 @@ if config.exists():
     secrets.append(json.loads(config.read_text())["key"])
 print("Dataset URL: https://www.kaggle.com/datasets/" + args[2] + "  debug: using " + " ".join(secrets))
 mode = {mode!r}
+if mode == "leaky":  # what a client's debug output may show: derived forms of the key
+    import base64, urllib.parse
+    key = os.environ["KAGGLE_KEY"]
+    print("Authorization: Basic " + base64.b64encode(("alice:" + key).encode()).decode())
+    print("blob " + base64.b64encode(b"xy" + key.encode() + b"tail").decode() + " url " + urllib.parse.quote(key, safe=""))
+if mode == "slow":  # a progress bar redrawn with CR (no newline until the end), then a silence
+    for i in range(30):
+        bar = f"\\r{{i * 3}}%|#   | {{i}}M/90M [00:0{{i // 10}}<00:05, 9.0MB/s] key " + secrets[0]
+        print(bar, end="", file=sys.stderr, flush=True)
+        time.sleep(0.05)
+    print(file=sys.stderr, flush=True)
+    Path(args[4], "asl-alphabet.zip").write_bytes(b"PK partial")
+    time.sleep(1.0)
+if mode == "partial":  # kaggle 2.x: a marked partial is resumed by the next run, which appends the rest
+    zip_path, marker = Path(args[4], "asl-alphabet.zip"), Path(args[4], "asl-alphabet.zip.kaggle-partial")
+    data = Path({zip_path!r}).read_bytes()
+    if not marker.exists():
+        zip_path.write_bytes(data[:100])
+        marker.write_text('{{"validator": "etag", "size": %d}}' % len(data))
+        print("Download failed after 5 retries. You can resume by running the same command again.")
+        sys.exit(1)
+    with open(zip_path, "ab") as fh:
+        fh.write(data[zip_path.stat().st_size:])
+    marker.unlink()
+    print(f"Resuming from 100 bytes")
+    sys.exit(0)
 if mode == "fail":
     print("401 Client Error: Unauthorized for key " + " ".join(secrets), file=sys.stderr)
     sys.exit(1)
@@ -214,3 +250,77 @@ def test_cli_found_on_the_path_of_env(tmp_path, home, stand_in):
     env = {"KAGGLE_USERNAME": "alice", "KAGGLE_KEY": KEY, "PATH": str(exe.parent)}
     out = download_dataset(SLUG, tmp_path / "raw" / "asl-alphabet.zip", env=env, home=home)
     assert out.is_file() and argv_file.exists()
+
+
+def test_derived_forms_of_the_key_are_redacted(tmp_path, home, stand_in, caplog):
+    """An `Authorization: Basic` header is base64(user:key): it must not reach the log any more than the key."""
+    import base64
+    import urllib.parse
+
+    caplog.set_level(logging.DEBUG, logger="mobopt")
+    special = KEY + "/+="  # URL-encoding changes it
+    env = {"KAGGLE_USERNAME": "alice", "KAGGLE_KEY": special}
+    found = secrets(env, home)
+    basic = base64.b64encode(f"alice:{special}".encode()).decode()
+    assert basic in found and urllib.parse.quote(special, safe="") in found and "alice" not in found
+    for prefix in (b"", b"x", b"xy"):  # the key inside a longer base64 text, at each alignment
+        blob = base64.b64encode(prefix + special.encode() + b"more").decode()
+        assert "***" in redact(blob, found) and special not in redact(blob, found)
+    exe, _ = stand_in("leaky")
+    download_dataset(SLUG, tmp_path / "raw" / "asl-alphabet.zip", cli=str(exe), env=env, home=home)
+    assert "Authorization: Basic ***" in caplog.text
+    assert basic not in caplog.text and urllib.parse.quote(special, safe="") not in caplog.text
+    leaked_b64 = base64.b64encode(b"xy" + special.encode() + b"tail").decode()
+    assert leaked_b64 not in caplog.text and special not in caplog.text
+    assert redact("short abc", secrets({"KAGGLE_USERNAME": "u", "KAGGLE_KEY": "abcd"}, home)) == "short abc"
+
+
+def test_a_bare_name_is_found_on_the_users_path_first(tmp_path, home, stand_in, caplog):
+    """The job's PATH starts with the workflow's own bin folder (with its kaggle); the user's PATH comes first."""
+    caplog.set_level(logging.INFO, logger="mobopt")
+    exe, argv_file = stand_in()
+    workflow_bin = tmp_path / "venv-bin"
+    workflow_bin.mkdir()
+    (workflow_bin / "kaggle").write_text("#!/bin/sh\necho wrong kaggle >&2\nexit 3\n")
+    (workflow_bin / "kaggle").chmod(0o755)
+    env = {"KAGGLE_USERNAME": "alice", "KAGGLE_KEY": KEY, "PATH": f"{workflow_bin}:{exe.parent}",
+           USER_PATH_ENV: f"{tmp_path / 'empty'}:{exe.parent}"}
+    assert resolve_cli("kaggle", env) == str(exe)
+    download_dataset(SLUG, tmp_path / "raw" / "asl-alphabet.zip", env=env, home=home)
+    assert argv_file.exists() and f"with {exe} (credentials" in caplog.text
+    # not on the user's PATH: the workflow's copy is the fallback; a path is taken as given
+    assert resolve_cli("kaggle", {**env, USER_PATH_ENV: str(tmp_path / "empty")}) == str(workflow_bin / "kaggle")
+    assert resolve_cli(str(workflow_bin / "kaggle"), env) == str(workflow_bin / "kaggle")
+    assert resolve_cli("kaggle", {"PATH": str(tmp_path / "empty")}) is None
+
+
+def test_progress_is_logged_while_the_cli_runs(tmp_path, home, stand_in, caplog):
+    """A redrawn progress bar (\\r, no newline) and a silence both show in the log, redacted, before the end."""
+    caplog.set_level(logging.INFO, logger="mobopt")
+    exe, _ = stand_in("slow")
+    env = {"KAGGLE_USERNAME": "alice", "KAGGLE_KEY": KEY}
+    start = time.time()
+    download_dataset(SLUG, tmp_path / "raw" / "asl-alphabet.zip", cli=str(exe), env=env, home=home,
+                     progress_interval=0.3)
+    end = time.time()
+    progress = [r for r in caplog.records if "9.0MB/s]" in r.getMessage()]
+    assert 2 <= len(progress) <= 12  # throttled: 30 redraws, one line per 0.3 s
+    assert progress[0].created < end - 1.0  # streamed, not collected at exit
+    assert all("key ***" in r.getMessage() for r in progress) and KEY not in caplog.text
+    assert "87%|#" in progress[-1].getMessage()  # the last state is always logged
+    quiet = [r for r in caplog.records if "still running; 10 bytes of asl-alphabet.zip on disk" in r.getMessage()]
+    assert quiet and all(start < r.created < end for r in quiet)
+
+
+def test_a_failed_download_is_resumed_by_the_next_run(tmp_path, home, stand_in, prepared_zip):
+    exe, _ = stand_in("partial")
+    env = {"KAGGLE_USERNAME": "alice", "KAGGLE_KEY": KEY}
+    out = tmp_path / "raw" / "asl-alphabet.zip"
+    staging = staging_folder(out)
+    with pytest.raises(MobOptError, match="exit code 1.*partial download is kept in .*the next run resumes it"):
+        download_dataset(SLUG, out, cli=str(exe), env=env, home=home)
+    assert (staging / "asl-alphabet.zip").stat().st_size == 100 and not out.exists()
+    (staging / "stale.zip").write_bytes(b"PK")  # anything else in the folder is cleared before the next run
+    download_dataset(SLUG, out, cli=str(exe), env=env, home=home)
+    assert out.read_bytes() == prepared_zip.read_bytes()
+    assert sorted(p.name for p in out.parent.iterdir()) == ["asl-alphabet.zip"]

@@ -9,6 +9,7 @@ import pytest
 import yaml
 from conftest import REPO
 
+from mobopt import datasets
 from mobopt.workflow import plan as workflow_plan
 from mobopt.workflow.plan import Plan
 
@@ -45,6 +46,49 @@ def test_paper_plan_extracts_archives_and_fetches_weights():
     assert not plan.trained("mobilenetv2_imagenet") and plan.trained("vit_mnist")
     assert "official_test" in plan.eval_split_names
     assert "reports/figures/training_curves_mobilenetv2_imagenet.png" not in plan.final_outputs()
+
+
+def test_a_path_source_makes_the_users_files_inputs_of_the_download(tmp_path, monkeypatch, digits_idx):
+    """Fixing a file in the user's folder must rerun the download: those files are its inputs (none for a URL)."""
+    monkeypatch.chdir(tmp_path)  # relative paths are the workdir's, as in a Snakemake job
+    cfg = _config()
+    names = [f"{digits_idx}/{name}" for name in datasets.DATASETS["mnist"].raw_files({})]
+    cfg["datasets"]["mnist"]["path"] = str(digits_idx)
+    assert Plan(cfg).source_inputs("mnist") == names
+    (tmp_path / "partial").mkdir()
+    (tmp_path / "partial" / "t10k-labels-idx1-ubyte.gz").write_bytes(b"x")
+    cfg["datasets"]["mnist"]["path"] = "partial"  # what is missing is left to the download's own message
+    assert Plan(cfg).source_inputs("mnist") == ["partial/t10k-labels-idx1-ubyte.gz"]
+    cfg["datasets"]["mnist"]["path"] = "data/raw/mnist"  # the download's own outputs are never its inputs
+    (tmp_path / "data/raw/mnist").mkdir(parents=True)
+    (tmp_path / "data/raw/mnist/t10k-labels-idx1-ubyte.gz").write_bytes(b"x")
+    assert Plan(cfg).source_inputs("mnist") == []
+    cfg["datasets"]["mnist"]["path"] = "nowhere"
+    assert Plan(cfg).source_inputs("mnist") == []
+    cfg["datasets"]["mnist"].update(source="url", path=str(digits_idx))
+    assert Plan(cfg).source_inputs("mnist") == []
+
+    paper = _config("config")  # a file given as `path`: that file, for a one-file dataset
+    (tmp_path / "Downloads").mkdir()
+    (tmp_path / "Downloads" / "asl.zip").write_bytes(b"PK")
+    paper["datasets"]["asl_alphabet"].update(source="path", path="~/Downloads/asl.zip")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert Plan(paper).source_inputs("asl_alphabet") == [str(tmp_path / "Downloads" / "asl.zip")]
+    assert Plan(paper).source_inputs("imagenet_subset") == []
+
+
+def test_keys_added_later_reach_the_rules_only_when_set():
+    """Their schema defaults must not change the rules' params (which would rerun every user's data jobs)."""
+    cfg = _config()
+    plan = Plan(cfg)
+    options = plan.dataset_options("mnist")
+    assert cfg["datasets"]["mnist"]["min_rate"] == 1024  # the schema filled it in
+    assert not set(options) & set(workflow_plan.LATE_DATASET_KEYS)
+    assert options == {k: v for k, v in cfg["datasets"]["mnist"].items() if k not in workflow_plan.LATE_DATASET_KEYS}
+    cfg["datasets"]["mnist"]["min_rate"] = 0
+    assert Plan(cfg).dataset_options("mnist")["min_rate"] == 0
+    paper = Plan(_config("config")).dataset_options("asl_alphabet")
+    assert "max_image_pixels" not in paper and "max_member_bytes" not in paper and paper["image_size"] == 224
 
 
 def test_convert_inputs_and_the_graph_opt_argument():
@@ -153,9 +197,12 @@ def _schema_defaults(node: dict) -> dict:
 
 def _code_defaults():
     from mobopt.bench import android, measurement, protocol
+    from mobopt.common import download
+    from mobopt.datasets import archives, images
     from mobopt.optimize import convert, graphopt, mixed_precision, pruning
 
     props = SCHEMA["properties"]
+    defs = SCHEMA["$defs"]
     exp = props["experiments"]["additionalProperties"]["properties"]
     go = props["graph_opt"]["properties"]
     return [
@@ -168,10 +215,13 @@ def _code_defaults():
         ("benchmark", _schema_defaults(props["benchmark"]), {**measurement.BENCH_DEFAULTS, **protocol.PROTOCOL_DEFAULTS,
                                                              "runtime": workflow_plan.BENCH_RUNTIME}),
         ("benchmark.android", _schema_defaults(props["benchmark"]["properties"]["android"]), android.ANDROID_DEFAULTS),
+        ("datasets.<name> ($defs.fetch)", _schema_defaults(defs["fetch"]), download.FETCH_DEFAULTS),
+        ("datasets.<name> ($defs.archive)", _schema_defaults(defs["archive"]), archives.EXTRACT_DEFAULTS),
+        ("datasets.<name> ($defs.images)", _schema_defaults(defs["images"]), images.IMAGE_DEFAULTS),
     ]
 
 
-@pytest.mark.parametrize("index", range(8))
+@pytest.mark.parametrize("index", range(11))
 def test_schema_defaults_equal_the_code_defaults(index):
     """The schema documents every key the code defaults, with the same value (the code is the one source)."""
     where, schema, code = _code_defaults()[index]

@@ -41,10 +41,12 @@ KAGGLE_ENV = {"KAGGLE_USERNAME": "someone", "KAGGLE_KEY": "test-key-never-logged
 
 
 def snakemake(workdir, *args, timeout=1200):
+    """Snakemake on ``workdir``, whose ``bin`` folder (the stand-in kaggle) is first on the user's PATH."""
+    env = {**os.environ, **KAGGLE_ENV, "PATH": f"{workdir / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
          "--configfile", str(workdir / "config.yaml"), *args],
-        capture_output=True, text=True, timeout=timeout, env={**os.environ, **KAGGLE_ENV},
+        capture_output=True, text=True, timeout=timeout, env=env,
     )
     return proc
 
@@ -85,7 +87,10 @@ def workflow_run(tmp_path_factory, digits_idx):
     cfg = yaml.safe_load((REPO / "config/demo.yaml").read_text())
     cfg["datasets"]["mnist"] = {"source": "url", "mirrors": [url], "verify": False, "backoff": 0, "progress": False}
     tiny_images = {"image_size": 32, "progress": False, "workers": 2}
-    cfg["datasets"]["asl_alphabet"] = {"source": "kaggle", "kaggle_cli": str(kaggle), "verify": False,
+    # `kaggle_cli: kaggle` (the default) must find the stand-in on the user's PATH, although the jobs' PATH starts
+    # with the folder of this Python, which holds the real kaggle client (it would need the internet)
+    assert kaggle == work / "bin" / "kaggle"
+    cfg["datasets"]["asl_alphabet"] = {"source": "kaggle", "kaggle_cli": "kaggle", "verify": False,
                                        "validation_fraction": 0.2, "test_fraction": 0.2, **tiny_images}
     cfg["datasets"]["imagenet_subset"] = {"source": "url", "mirrors": [url], "resolution": "160", "verify": False,
                                           "crop_fraction": 0.875, "backoff": 0, **tiny_images}
@@ -287,6 +292,8 @@ def test_downloads_are_recorded_and_the_kaggle_key_is_never_written(workflow_run
     work = workflow_run[0]
     source = json.loads((work / "data/raw/asl_alphabet/SOURCE.json").read_text())
     assert source["files"]["asl-alphabet.zip"]["origin"] == "kaggle:grassknoted/asl-alphabet"
+    assert source["files"]["asl-alphabet.zip"]["kaggle_cli"] == str(work / "bin" / "kaggle")  # the user's, not ours
+    assert f"with {work / 'bin' / 'kaggle'} (credentials" in (work / "logs/download/asl_alphabet.log").read_text()
     weights = json.loads((work / "data/weights/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224.h5.json")
                          .read_text())
     assert len(weights["sha256"]) == 64 and weights["pinned"] is False
@@ -377,3 +384,38 @@ def test_report_as_a_person_sees_it(report_html, tmp_path):
         browser.close()
     assert not errors, errors
     assert (tmp_path / "landing.png").stat().st_size > 10_000
+
+
+def test_a_fixed_source_file_reruns_by_itself(tmp_path, digits_idx):
+    """`source: path`: fixing the user's broken file makes the next run pass, without --forcerun.
+
+    The user's files are inputs of the download rule, so the fixed one is copied again and prepared
+    again; the failure names the user's file, not only the workflow's copy in data/raw.
+    """
+    from mobopt.datasets.idx import read_idx, write_idx
+
+    mine = tmp_path / "my-mnist"
+    mine.mkdir()
+    for f in digits_idx.iterdir():
+        (mine / f.name).write_bytes(f.read_bytes())
+    labels = mine / "t10k-labels-idx1-ubyte.gz"
+    good = read_idx(labels)
+    write_idx(labels, good[:-1])  # one label short of the images
+    cfg = yaml.safe_load((REPO / "config/demo.yaml").read_text())
+    cfg["datasets"]["mnist"] = {"source": "path", "path": "my-mnist", "verify": False}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    target = "data/prepared/mnist/meta.json"
+
+    first = snakemake(tmp_path, "--cores", "1", target, timeout=600)
+    assert first.returncode != 0
+    log = (tmp_path / "logs/prepare/mnist.log").read_text()
+    assert f"data/raw/mnist/t10k-labels-idx1-ubyte.gz is the workflow's copy of {labels}" in log
+    assert not (tmp_path / target).exists()
+
+    write_idx(labels, good)
+    second = snakemake(tmp_path, "--cores", "1", target, timeout=600)
+    assert second.returncode == 0, second.stderr[-4000:]
+    assert {"download_mnist", "prepare_mnist"} <= jobs_run(second.stderr)
+    assert json.loads((tmp_path / target).read_text())["counts"]["test"] == len(good)
+    again = snakemake(tmp_path, "--cores", "1", "-n", target, timeout=600)
+    assert "Nothing to be done" in again.stdout + again.stderr

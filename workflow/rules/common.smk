@@ -44,8 +44,11 @@ _USE_CONDA = "conda" in {
 _PATH = "" if _USE_CONDA else f"export PATH={Path(sys.executable).parent}:$PATH; "
 
 # Every job: strict bash, the package on PYTHONPATH, provenance facts in the environment.
+# MOBOPT_USER_PATH keeps the PATH the job was given, before _PATH puts the workflow's Python
+# first: a bare `kaggle_cli: kaggle` is looked up there first (src/mobopt/datasets/kaggle.py).
 shell.prefix(
     "set -euo pipefail; "
+    + 'export MOBOPT_USER_PATH="$PATH"; '
     + _PATH
     + f"export PYTHONPATH={SRC}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
     + f"export MOBOPT_CONFIG_SHA256={PLAN.config_sha256}; "

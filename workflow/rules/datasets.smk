@@ -9,6 +9,9 @@ for _ds in PLAN.used_datasets:
     rule:
         name:
             f"download_{_ds}"
+        input:
+            # `source: path`: the user's files, so fixing one reruns the download (else none)
+            PLAN.source_inputs(_ds),
         output:
             **raw_outputs(_ds),
         log:
@@ -22,7 +25,7 @@ for _ds in PLAN.used_datasets:
             runtime=240,
         params:
             dataset=_ds,
-            options=as_json(config["datasets"][_ds]),
+            options=as_json(PLAN.dataset_options(_ds)),
         shell:
             "python -m mobopt download --dataset {params.dataset} --out $(dirname {output.record:q})"
             " --options {params.options:q} > {log:q} 2>&1"
@@ -46,7 +49,7 @@ for _ds in PLAN.used_datasets:
             runtime=120,
         params:
             dataset=_ds,
-            options=as_json(config["datasets"][_ds]),
+            options=as_json(PLAN.dataset_options(_ds)),
             raw=folder_of_record,
             out=folder_of_output,
             seed=config["seed"],

@@ -15,10 +15,12 @@ def cmd_download(a):
 
 def cmd_prepare(a):
     from mobopt import datasets
+    from mobopt.datasets import prepared
 
     require(a.raw)
     options = a.options if a.workers is None else {**a.options, "workers": a.workers}
-    datasets.get(a.dataset).prepare(Path(a.raw), Path(a.out), options, a.seed)
+    with prepared.naming_sources(a.raw):  # a bad copy of the user's file: name that file too
+        datasets.get(a.dataset).prepare(Path(a.raw), Path(a.out), options, a.seed)
 
 
 def cmd_fetch_weights(a):

@@ -10,6 +10,16 @@ rules implemented here:
 * a broken transfer (connection reset, truncated body, HTTP 5xx, timeout) is
   retried with exponential backoff, resuming with an HTTP ``Range`` request
   when the server supports it;
+* a transfer that crawls is broken too: ``timeout`` only counts *silent*
+  seconds (it is the socket's read timeout), so a mirror sending one byte per
+  second would hold an attempt forever.  An attempt is cut when it delivers
+  less than ``min_rate`` bytes/s averaged over ``rate_window`` seconds, or
+  runs past ``attempt_timeout`` seconds; the cut counts as a broken transfer
+  (retried, resuming from what arrived, then the next mirror).  The body is
+  read with ``read1`` (whatever one ``recv`` returns), so the checks run as
+  each packet arrives, not once per 64 KiB chunk.  Not covered: a server
+  that trickles its *headers* (the HTTP client reads those before we see
+  anything); the read timeout bounds each of its silences;
 * a permanent answer (HTTP 4xx) or a checksum mismatch moves on to the next
   mirror; when every mirror fails, the error lists what each one did, and a
   mismatch prints the hash that was computed.
@@ -23,6 +33,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mobopt import MobOptError
 
@@ -30,6 +41,20 @@ log = logging.getLogger(__name__)
 
 #: Small enough that a broken connection loses little (the unfinished chunk is dropped).
 CHUNK = 1 << 16
+
+#: Transfer settings of every download, with the meaning the config schema gives them
+#: ($defs.fetch in workflow/schemas/config.schema.yaml; tests/test_plan.py checks the two agree).
+#: ``min_rate`` is low enough for a 64 kbit/s line (8 kB/s) and still drops a trickling mirror
+#: within a minute; ``attempt_timeout`` is off: a slow but steady 1.5 GB transfer may take hours.
+FETCH_DEFAULTS: dict[str, Any] = {
+    "retries": 4,            # further attempts per mirror after a transient failure
+    "backoff": 2.0,          # seconds before retry n: backoff * 2**n
+    "timeout": 60,           # seconds without a byte before a transfer counts as broken
+    "attempt_timeout": None,  # seconds one attempt may take at most (None: no limit)
+    "min_rate": 1024,        # bytes/s an attempt must average over rate_window (0: no minimum)
+    "rate_window": 60,       # seconds over which min_rate is averaged
+    "progress": True,        # a progress bar in the download log
+}
 
 
 class DownloadError(MobOptError):
@@ -92,11 +117,41 @@ def copy_verified(src: str | os.PathLike, dest: str | os.PathLike, expected: Rem
         return verify(tmp, expected, label=str(src))
 
 
+def transfer_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of :func:`download` from a config block (``$defs.fetch``), defaults filled in."""
+    return {key: options.get(key, default) for key, default in FETCH_DEFAULTS.items()}
+
+
 class _Transient(Exception):
     """A failure worth retrying on the same mirror."""
 
 
-def _fetch_once(url: str, part: Path, *, timeout: float, progress: bool, total_hint: int | None) -> None:
+class _Pace:
+    """Cuts an attempt that runs past its deadline or averages less than ``min_rate`` bytes/s over ``window`` s."""
+
+    def __init__(self, attempt_timeout: float | None, min_rate: float, window: float) -> None:
+        self.start = time.monotonic()
+        self.deadline = self.start + attempt_timeout if attempt_timeout else None
+        self.attempt_timeout, self.min_rate, self.window = attempt_timeout, min_rate, window
+        self.mark_time, self.mark_bytes = self.start, 0
+
+    def check(self, received: int) -> None:
+        """``received``: bytes this attempt has delivered so far."""
+        now = time.monotonic()
+        if self.deadline is not None and now > self.deadline:
+            raise _Transient(f"attempt cut after {now - self.start:.0f} s (attempt_timeout = {self.attempt_timeout:g} s) "
+                             f"with {received} bytes received")
+        elapsed = now - self.mark_time
+        if self.min_rate and elapsed >= self.window:
+            got = received - self.mark_bytes
+            if got < self.min_rate * elapsed:
+                raise _Transient(f"too slow: {got} bytes in the last {elapsed:.0f} s ({got / elapsed:.0f} B/s), "
+                                 f"below min_rate = {self.min_rate:g} B/s")
+            self.mark_time, self.mark_bytes = now, received
+
+
+def _fetch_once(url: str, part: Path, *, timeout: float, progress: bool, total_hint: int | None,
+                pace: _Pace | None = None) -> None:
     """Append the rest of ``url`` to ``part``, resuming from its current size when possible."""
     # Imported here: the workflow reads the dataset registry at every parse, and
     # `snakemake -n` should not pay for an HTTP stack it does not use.
@@ -128,13 +183,19 @@ def _fetch_once(url: str, part: Path, *, timeout: float, progress: bool, total_h
             total=expected_total, initial=offset, unit="B", unit_scale=True, desc=part.name.removesuffix(".part"),
             disable=not progress, mininterval=1.0,
         )
+        pace = pace or _Pace(None, 0, 1)
+        # raw bytes, never content-decoded: Range offsets must count what is on disk.  read1 (urllib3 >= 2.3)
+        # returns what one recv gave; stream() waits for a whole chunk, so a trickle is only checked per 64 KiB
+        read1 = getattr(resp.raw, "read1", None)
+        chunks = (iter(lambda: read1(CHUNK, decode_content=False), b"") if read1 is not None
+                  else resp.raw.stream(CHUNK, decode_content=False))
         try:
             with open(part, mode) as fh:
-                # raw bytes, never content-decoded: Range offsets must count what is on disk
-                for chunk in resp.raw.stream(CHUNK, decode_content=False):
+                for chunk in chunks:
                     fh.write(chunk)
                     written += len(chunk)
                     bar.update(len(chunk))
+                    pace.check(written - offset)
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             raise _Transient(f"transfer broken after {written} bytes: {exc}") from exc
         finally:
@@ -148,16 +209,22 @@ def download(
     mirrors: list[str],
     dest: str | os.PathLike,
     *,
-    retries: int = 4,
-    backoff: float = 1.0,
-    timeout: float = 60.0,
-    progress: bool = True,
+    retries: int = FETCH_DEFAULTS["retries"],
+    backoff: float = FETCH_DEFAULTS["backoff"],
+    timeout: float = FETCH_DEFAULTS["timeout"],
+    attempt_timeout: float | None = FETCH_DEFAULTS["attempt_timeout"],
+    min_rate: float = FETCH_DEFAULTS["min_rate"],
+    rate_window: float = FETCH_DEFAULTS["rate_window"],
+    progress: bool = FETCH_DEFAULTS["progress"],
 ) -> str:
     """Fetch ``remote`` into ``dest`` from the first mirror that delivers it intact.
 
     ``mirrors`` are base URLs; the file's URL is ``mirror + remote.name``.
     Each mirror gets ``retries`` further attempts after the first, with
-    ``backoff * 2**attempt`` seconds between them.  Returns the sha256.
+    ``backoff * 2**attempt`` seconds between them.  An attempt is broken off
+    after ``timeout`` silent seconds, after ``attempt_timeout`` seconds in all
+    (None: never), or when it averages less than ``min_rate`` bytes/s over
+    ``rate_window`` seconds (0: no minimum).  Returns the sha256.
     """
     import requests
 
@@ -176,7 +243,8 @@ def download(
         for attempt in range(retries + 1):
             try:
                 log.info("fetching %s (attempt %d/%d)", url, attempt + 1, retries + 1)
-                _fetch_once(url, part, timeout=timeout, progress=progress, total_hint=remote.size)
+                _fetch_once(url, part, timeout=timeout, progress=progress, total_hint=remote.size,
+                            pace=_Pace(attempt_timeout, min_rate, rate_window))
                 digest = verify(part, remote, label=f"{dest.name} from {url}")
             except _Transient as exc:
                 log.warning("%s: %s", url, exc)

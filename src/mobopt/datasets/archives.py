@@ -9,9 +9,20 @@ half-filled folder that looks like a finished dataset.  The rules here:
   ``filter="data"`` extraction filter (PEP 706), and on top of it symlink and
   hard-link members are refused: datasets do not need them, and the filter of
   some Python patch releases (3.11.7 among them) has known link-based bypasses
-  (CVE-2025-4517 and friends, fixed in 3.11.13).  Zip members are all checked
-  *before* anything is written: no absolute path, drive letter, ``..``
-  component or symlink;
+  (CVE-2025-4517 and friends, fixed in 3.11.13).  A tar member with an
+  absolute path is refused too, as in a zip (the data filter would merely
+  strip the leading ``/`` and write ``tree/tmp/...``: an archive that names
+  absolute paths was not made for extraction into a dataset folder).  Zip
+  members are all checked *before* anything is written: no absolute path,
+  drive letter, ``..`` component or symlink;
+* sizes are bounded before bytes are written, so an archive bomb fails fast,
+  naming the member, instead of filling the disk (and, later, the memory of
+  the image decoder): a member larger than ``max_member_bytes`` is refused;
+  so is a zip member that would grow more than ``max_compression_ratio``
+  times, and a tar whose members add up to more than that ratio times the
+  archive's size (a tar has no per-member compressed size).  The ratio is
+  only checked above :data:`RATIO_FLOOR` bytes: tiny files of zeros compress
+  absurdly well and harm nobody;
 * extraction goes to ``<dest>.partial`` and is renamed to ``dest`` only when
   every member was written, so ``dest`` is either complete or absent;
 * a corrupt or truncated archive is reported as such, naming the archive and
@@ -30,6 +41,7 @@ import tarfile
 import zipfile
 import zlib
 from pathlib import Path
+from typing import Any
 
 from mobopt import MobOptError
 
@@ -38,9 +50,29 @@ log = logging.getLogger(__name__)
 _SUFFIXES = (".zip", ".tgz", ".tar.gz", ".tar")
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
+#: Limits on what an archive may unpack to (config keys of $defs.archive in the schema; a test checks they agree).
+#: Dataset members are photos and small text files: 256 MiB is far above any of them, and a JPEG or PNG barely
+#: compresses further (ratio ~1), while a zip bomb's ratio is in the thousands.
+EXTRACT_DEFAULTS: dict[str, Any] = {
+    "max_member_bytes": 256 << 20,
+    "max_compression_ratio": 100,
+}
+#: Members (or tar totals) below this many bytes are not held to the compression ratio.
+RATIO_FLOOR = 1 << 20
 
-def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike, *, progress: bool = True) -> int:
+
+def extract_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The limits of :func:`safe_extract` from a dataset's config block, defaults filled in."""
+    return {key: options.get(key, default) for key, default in EXTRACT_DEFAULTS.items()}
+
+
+def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike, *, progress: bool = True,
+                 max_member_bytes: int = EXTRACT_DEFAULTS["max_member_bytes"],
+                 max_compression_ratio: float = EXTRACT_DEFAULTS["max_compression_ratio"]) -> int:
     """Extract ``archive`` (``.zip``, ``.tgz``, ``.tar.gz`` or ``.tar``) into the folder ``dest``.
+
+    A member larger than ``max_member_bytes``, or growing more than
+    ``max_compression_ratio`` times, is refused with its name (module docstring).
 
     Returns the number of regular files extracted.  Members are written to the
     sibling ``<dest>.partial`` (a leftover from a killed run is removed first),
@@ -64,8 +96,12 @@ def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike, *, progres
         _remove(leftover)
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging.mkdir()
+    limits = _Limits(max_member_bytes, max_compression_ratio)
     try:
-        count = _extract_zip(archive, staging, progress) if kind == "zip" else _extract_tar(archive, staging, progress)
+        if kind == "zip":
+            count = _extract_zip(archive, staging, progress, limits)
+        else:
+            count = _extract_tar(archive, staging, progress, limits)
     except MobOptError:
         _remove(staging)
         raise
@@ -114,7 +150,25 @@ def _bar(total: int | None, archive: Path, progress: bool):
     return tqdm(total=total, unit="file", desc=archive.name, disable=not progress, mininterval=1.0)
 
 
-def _zip_problem(info: zipfile.ZipInfo) -> str | None:
+class _Limits:
+    def __init__(self, max_member_bytes: int, max_ratio: float) -> None:
+        self.max_member_bytes, self.max_ratio = max_member_bytes, max_ratio
+
+    def size_problem(self, size: int) -> str | None:
+        if size > self.max_member_bytes:
+            return (f"is {size} bytes uncompressed, more than max_member_bytes = {self.max_member_bytes} "
+                    "(raise that config key if the archive is genuine)")
+        return None
+
+    def ratio_problem(self, size: int, packed: int, what: str) -> str | None:
+        if size > RATIO_FLOOR and size > self.max_ratio * max(packed, 1):
+            return (f"{what} {size} bytes from {packed} compressed (ratio {size / max(packed, 1):.0f}), more than "
+                    f"max_compression_ratio = {self.max_ratio:g}: an archive bomb? (raise that config key if the "
+                    "archive is genuine)")
+        return None
+
+
+def _zip_problem(info: zipfile.ZipInfo, limits: _Limits) -> str | None:
     """Why the zip member ``info`` must not be extracted, or None when it is safe."""
     name = info.filename
     if name.startswith(("/", "\\")):
@@ -127,14 +181,15 @@ def _zip_problem(info: zipfile.ZipInfo) -> str | None:
         return "is a symlink"
     if "\x00" in name:
         return "has a NUL byte in its name"
-    return None
+    # zipfile never writes more than the declared file_size (the CRC check fails first), so checking it is enough
+    return limits.size_problem(info.file_size) or limits.ratio_problem(info.file_size, info.compress_size, "would unpack to")
 
 
-def _extract_zip(archive: Path, staging: Path, progress: bool) -> int:
+def _extract_zip(archive: Path, staging: Path, progress: bool, limits: _Limits) -> int:
     with zipfile.ZipFile(archive) as zf:
         infos = zf.infolist()
         for info in infos:  # all checked before the first byte is written
-            problem = _zip_problem(info)
+            problem = _zip_problem(info, limits)
             if problem:
                 raise MobOptError(f"{archive}: member {info.filename!r} {problem}; refusing to extract")
         count = 0
@@ -146,11 +201,21 @@ def _extract_zip(archive: Path, staging: Path, progress: bool) -> int:
     return count
 
 
-def _extract_tar(archive: Path, staging: Path, progress: bool) -> int:
+def _extract_tar(archive: Path, staging: Path, progress: bool, limits: _Limits) -> int:
     count = 0
+    total = 0
+    packed = archive.stat().st_size
 
     def data_without_links(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
-        nonlocal count
+        nonlocal count, total
+        if member.name.startswith(("/", "\\")) or _DRIVE.match(member.name):
+            raise MobOptError(f"{archive}: member {member.name!r} has an absolute path; refusing to extract")
+        if member.isreg():
+            total += member.size
+            problem = limits.size_problem(member.size) or limits.ratio_problem(
+                total, packed, "brings the extracted total to")
+            if problem:
+                raise MobOptError(f"{archive}: member {member.name!r} {problem}; refusing to extract")
         member = tarfile.data_filter(member, path)  # raises FilterError for anything unsafe
         if member.issym() or member.islnk():
             raise MobOptError(

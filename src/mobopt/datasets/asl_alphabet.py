@@ -72,9 +72,12 @@ def download(options: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     if remote.sha256 is None:
         log.warning("%s: sha256 %s (not pinned; set datasets.asl_alphabet.sha256 to enforce it)", ASL_ZIP, entry["sha256"])
     tree = out_dir / prepared.TREE
-    extracted = archives.safe_extract(out_dir / ASL_ZIP, tree, progress=options.get("progress", True))
-    record = {"source": options.get("source", "kaggle"), "files": {ASL_ZIP: entry}, "extracted_files": extracted,
-              "layout": check_asl_layout(tree, strict=options.get("verify", True))}
+    source = options.get("source", "kaggle")
+    with prepared.naming_sources(out_dir, {"source": source, "files": {ASL_ZIP: entry}}):
+        extracted = archives.safe_extract(out_dir / ASL_ZIP, tree, progress=options.get("progress", True),
+                                          **archives.extract_options(options))
+        layout = check_asl_layout(tree, strict=options.get("verify", True))
+    record = {"source": source, "files": {ASL_ZIP: entry}, "extracted_files": extracted, "layout": layout}
     write_json(out_dir / prepared.SOURCE_RECORD, record)
     return record
 

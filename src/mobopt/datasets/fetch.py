@@ -15,10 +15,21 @@ from typing import Any
 
 from mobopt import MobOptError
 from mobopt.common.atomic import atomic_path, write_json
-from mobopt.common.download import RemoteFile, copy_verified, download, verify
+from mobopt.common.download import RemoteFile, copy_verified, download, transfer_options, verify
 from mobopt.datasets import prepared
 
 log = logging.getLogger(__name__)
+
+
+def local_file(options: dict[str, Any], name: str) -> Path:
+    """Where ``source: path`` takes the raw file ``name`` from: ``path`` itself when it is a file, else ``path/name``.
+
+    The workflow makes these files inputs of the download rule
+    (:meth:`mobopt.workflow.plan.Plan.source_inputs`), so a fixed or replaced
+    original is copied again by the next run.
+    """
+    src = Path(options["path"]).expanduser()
+    return src if src.is_file() else src / name
 
 
 def fetch_file(remote: RemoteFile, options: dict[str, Any], out_dir: Path, *, kaggle_slug: str | None = None
@@ -34,36 +45,34 @@ def fetch_file(remote: RemoteFile, options: dict[str, Any], out_dir: Path, *, ka
     """
     source = options.get("source", "kaggle" if kaggle_slug else "url")
     dest = out_dir / remote.name
+    extra: dict[str, Any] = {}
     out_dir.mkdir(parents=True, exist_ok=True)
     if source == "url":
-        digest = download(
-            remote, list(options.get("mirrors", [])), dest,
-            retries=options.get("retries", 4), backoff=options.get("backoff", 1.0),
-            timeout=options.get("timeout", 60.0), progress=options.get("progress", True),
-        )
+        digest = download(remote, list(options.get("mirrors", [])), dest, **transfer_options(options))
         origin: Any = options.get("mirrors")
     elif source == "path":
         if not options.get("path"):
             raise MobOptError("config key `path` is empty but `source: path` needs the folder holding the files")
-        src = Path(options["path"]).expanduser()
-        if not src.is_file():
-            src = src / remote.name
+        src = local_file(options, remote.name)
         if not src.is_file():
             raise MobOptError(f"{src}: not found; `source: path` expects {remote.name} (or the folder holding it)")
         digest = copy_verified(src, dest, remote)
-        origin = str(src)
+        origin = str(src.absolute())  # what a later error names as the file to fix (prepared.naming_sources)
     elif source == "kaggle" and kaggle_slug:
         from mobopt.datasets import kaggle
 
+        cli = options.get("kaggle_cli", "kaggle")
+        exe = kaggle.resolve_cli(cli) or cli  # none found: download_dataset says so
         with atomic_path(dest) as tmp:
-            kaggle.download_dataset(kaggle_slug, tmp, cli=options.get("kaggle_cli", "kaggle"))
+            kaggle.download_dataset(kaggle_slug, tmp, cli=exe, staging=kaggle.staging_folder(dest))
             digest = verify(tmp, remote, label=f"{remote.name} from Kaggle {kaggle_slug}")
         origin = f"kaggle:{kaggle_slug}"
+        extra["kaggle_cli"] = exe  # which executable ran, as the log says too
     else:
         raise MobOptError(f"config key `source`: unknown source {source!r} for {remote.name}")
     log.info("%s ok (sha256 %s)", remote.name, digest)
     return {"sha256": digest, "bytes": dest.stat().st_size, "origin": origin,
-            "pinned_sha256": remote.sha256 is not None}
+            "pinned_sha256": remote.sha256 is not None, **extra}
 
 
 def fetch_files(files: tuple[RemoteFile, ...], options: dict[str, Any], out_dir: Path) -> dict[str, Any]:

@@ -54,14 +54,17 @@ def download(options: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     opts = {"mirrors": [IMAGENETTE_URL], **options}
     entry = fetch.fetch_file(archive if verify_pins else RemoteFile(archive.name), opts, out_dir)
     tree = out_dir / prepared.TREE
-    extracted = archives.safe_extract(out_dir / archive.name, tree, progress=options.get("progress", True))
+    source = options.get("source", "url")
     root = _imagenette_root(tree, archive)
-    missing = [f"{split}/{wnid}" for split in ("train", "val") for wnid in IMAGENETTE_WNIDS
-               if not (root / split / wnid).is_dir()]
-    if missing:
-        raise MobOptError(f"{root}: not the Imagenette layout, missing {', '.join(missing[:5])}"
-                          f"{' ...' if len(missing) > 5 else ''}")
-    record = {"source": options.get("source", "url"), "verified_against_pins": verify_pins,
+    with prepared.naming_sources(out_dir, {"source": source, "files": {archive.name: entry}}):
+        extracted = archives.safe_extract(out_dir / archive.name, tree, progress=options.get("progress", True),
+                                          **archives.extract_options(options))
+        missing = [f"{split}/{wnid}" for split in ("train", "val") for wnid in IMAGENETTE_WNIDS
+                   if not (root / split / wnid).is_dir()]
+        if missing:
+            raise MobOptError(f"{root}: not the Imagenette layout, missing {', '.join(missing[:5])}"
+                              f"{' ...' if len(missing) > 5 else ''}")
+    record = {"source": source, "verified_against_pins": verify_pins,
               "files": {archive.name: entry}, "extracted_files": extracted}
     write_json(out_dir / prepared.SOURCE_RECORD, record)
     return record

@@ -26,7 +26,14 @@ the parent's memory stays bounded whatever the dataset size:
 
 Bad files are data, not crashes: zero-byte, truncated or undecodable images
 are skipped and counted in :class:`Problems`, and :func:`check_problems` fails
-the run only when they exceed the configured ``max_bad_fraction``.
+the run only when they exceed the configured ``max_bad_fraction``.  So are
+images too big to decode safely, before their cost is paid: a file larger
+than ``max_bytes`` is not read into memory, and an image that would decode to
+more than ``max_pixels`` pixels (``max_image_pixels`` in the config; after a
+JPEG's reduced-scale ``draft``, so a big photo that shrinks cheaply still
+passes) is not decoded.  PIL's own guard (``Image.MAX_IMAGE_PIXELS``) is
+process-wide and only warns below twice its value; this one is per call, so
+workers get it as an argument and a test can lower it.
 """
 
 from __future__ import annotations
@@ -63,6 +70,12 @@ IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 #: Kinds of problem :class:`Problems` counts; ``unreadable`` and ``empty`` are the bad images.
 PROBLEM_KINDS = ("unreadable", "empty", "converted", "unexpected_folders", "unexpected_files")
 MAX_EXAMPLES = 20
+
+#: Decoding limits with their config keys ($defs.images in the schema; a test checks they agree).
+#: 89,478,485 pixels is PIL's own threshold (``Image.MAX_IMAGE_PIXELS``, ~0.25 GiB as 24-bit RGB).
+IMAGE_DEFAULTS: dict[str, Any] = {"max_image_pixels": 89_478_485}
+#: Image files above this size are not read (no photo of a dataset comes near; archives.py caps members the same).
+MAX_IMAGE_BYTES = 256 << 20
 
 # What PIL raises for files it cannot decode: not-an-image (UnidentifiedImageError
 # is an OSError), truncated data ("image file is truncated" is an OSError), and
@@ -274,7 +287,8 @@ class Decoded(NamedTuple):
         return self.mode != "RGB"
 
 
-def load_image(path: str | os.PathLike, size: int, crop_fraction: float = 1.0) -> Decoded:
+def load_image(path: str | os.PathLike, size: int, crop_fraction: float = 1.0, *,
+               max_pixels: int = IMAGE_DEFAULTS["max_image_pixels"], max_bytes: int = MAX_IMAGE_BYTES) -> Decoded:
     """Decode ``path`` to ``size`` x ``size`` x 3 uint8: shorter side to ``size / crop_fraction``, centre crop.
 
     ``crop_fraction`` 1.0 on a square image is a plain resize; 0.875 is the
@@ -288,14 +302,18 @@ def load_image(path: str | os.PathLike, size: int, crop_fraction: float = 1.0) -
     ``PIL``-based loaders commonly do, and 16-bit values are scaled to 8 bits.
 
     Raises :class:`BadImage` for zero-byte and undecodable (including
-    truncated) files, and :class:`MobOptError` when the file cannot be read.
+    truncated) files and for those over ``max_bytes`` or ``max_pixels``
+    (module docstring), and :class:`MobOptError` when the file cannot be read.
     """
-    img, mode = _decode(Path(path), size, crop_fraction)
+    img, mode = _decode(Path(path), size, crop_fraction, max_pixels, max_bytes)
     return Decoded(np.asarray(img), mode)
 
 
-def _decode(path: Path, size: int, crop_fraction: float) -> tuple[Image.Image, str]:
+def _decode(path: Path, size: int, crop_fraction: float, max_pixels: int, max_bytes: int) -> tuple[Image.Image, str]:
     try:
+        file_bytes = path.stat().st_size
+        if file_bytes > max_bytes:
+            raise BadImage(path, "unreadable", f"{file_bytes} bytes, more than {max_bytes}: not read")
         data = path.read_bytes()
     except OSError as exc:
         raise MobOptError(f"{path}: cannot read ({exc.strerror or exc}); did the dataset folder change while "
@@ -310,6 +328,9 @@ def _decode(path: Path, size: int, crop_fraction: float) -> tuple[Image.Image, s
             if img.format == "JPEG" and min(w, h) >= 2 * target:
                 scale = target / min(w, h)
                 img.draft("RGB", (math.ceil(w * scale), math.ceil(h * scale)))  # picks a DCT scale >= this size
+            if img.size[0] * img.size[1] > max_pixels:  # checked before load(): the pixels are never allocated
+                raise BadImage(path, "unreadable", f"{w}x{h} would decode to {img.size[0] * img.size[1]} pixels, more "
+                               f"than max_image_pixels = {max_pixels}")
             img.load()  # inside the try: a truncated file fails here, not at open
             rgb = _to_rgb(img)
             w, h = rgb.size
@@ -390,6 +411,8 @@ def write_split(
     progress: bool = True,
     max_bad_fraction: float | None = None,
     label: str | None = None,
+    max_pixels: int = IMAGE_DEFAULTS["max_image_pixels"],
+    max_bytes: int = MAX_IMAGE_BYTES,
 ) -> int:
     """Decode ``items`` to ``out_x`` (uint8, n x size x size x 3) and ``out_y`` (int64, n), both ``.npy``.
 
@@ -402,7 +425,8 @@ def write_split(
     ``max_bad_fraction`` the run stops (and writes nothing) as soon as the bad
     images exceed that fraction of ``items`` (see :func:`check_problems`;
     ``label`` names the data in the message, default ``out_x``).  Returns the
-    number of images written.
+    number of images written.  ``max_pixels`` and ``max_bytes`` bound each
+    image (:func:`load_image`); one over them counts as unreadable.
     """
     out_x, out_y = Path(out_x), Path(out_y)
     label = label or str(out_x)
@@ -425,7 +449,8 @@ def write_split(
     try:
         with (atomic_path(out_x) as tmp_x, atomic_path(out_y) as tmp_y,  # y is renamed first, x last
               _NpyStream(tmp_x, "|u1", (size, size, 3), len(items)) as xs, _NpyStream(tmp_y, "<i8", (), len(items)) as ys,
-              contextlib.closing(_decoded_chunks(items, chunksize, size, crop_fraction, workers)) as results,
+              contextlib.closing(_decoded_chunks(items, chunksize, size, crop_fraction, workers, (max_pixels, max_bytes)))
+              as results,
               tqdm(total=len(items), unit="img", desc=out_x.name, disable=not progress, mininterval=1.0) as bar):
             for start, (blob, statuses) in zip(range(0, len(items), chunksize), results, strict=True):
                 chunk = items[start:start + chunksize]
@@ -460,13 +485,17 @@ _Statuses = list[tuple[str, str]]
 _worker_slots: shared_memory.SharedMemory | None = None
 
 
-def _decode_into(buf: memoryview, offset: int, paths: list[str], size: int, crop_fraction: float) -> _Statuses:
-    """Decode ``paths`` into ``buf`` from ``offset`` on, good images back to back; per path ("ok", mode) or (bad kind, detail)."""
+def _decode_into(buf: memoryview, offset: int, paths: list[str], size: int, crop_fraction: float,
+                 limits: tuple[int, int]) -> _Statuses:
+    """Decode ``paths`` into ``buf`` from ``offset`` on, good images back to back; per path ("ok", mode) or (bad kind, detail).
+
+    ``limits``: (max_pixels, max_bytes) of :func:`load_image`.
+    """
     frame = size * size * 3
     statuses = []
     for p in paths:
         try:
-            img, mode = _decode(Path(p), size, crop_fraction)
+            img, mode = _decode(Path(p), size, crop_fraction, *limits)
         except BadImage as exc:
             statuses.append((exc.kind, exc.detail))
             continue
@@ -490,12 +519,13 @@ def _exit_with(sentinel: int) -> None:
     os._exit(1)
 
 
-def _decode_into_slot(offset: int, paths: list[str], size: int, crop_fraction: float) -> _Statuses:
-    return _decode_into(_worker_slots.buf, offset, paths, size, crop_fraction)
+def _decode_into_slot(offset: int, paths: list[str], size: int, crop_fraction: float,
+                      limits: tuple[int, int]) -> _Statuses:
+    return _decode_into(_worker_slots.buf, offset, paths, size, crop_fraction, limits)
 
 
 def _decoded_chunks(items: Sequence[tuple[Path, int]], chunksize: int, size: int, crop_fraction: float,
-                    workers: int) -> Iterator[tuple[memoryview, _Statuses]]:
+                    workers: int, limits: tuple[int, int]) -> Iterator[tuple[memoryview, _Statuses]]:
     """Per chunk of ``chunksize`` items, in order: the good images' pixels (valid until the next one) and the statuses.
 
     Workers decode into slots of one shared-memory buffer and return only the
@@ -510,7 +540,7 @@ def _decoded_chunks(items: Sequence[tuple[Path, int]], chunksize: int, size: int
     if workers == 1:
         buf = memoryview(bytearray(chunk_bytes))
         for paths in tasks:
-            statuses = _decode_into(buf, 0, paths, size, crop_fraction)
+            statuses = _decode_into(buf, 0, paths, size, crop_fraction, limits)
             yield from _released(buf, 0, frame, statuses)
         return
     window = 2 * workers
@@ -523,7 +553,7 @@ def _decoded_chunks(items: Sequence[tuple[Path, int]], chunksize: int, size: int
         try:
             for i, paths in enumerate(tasks):
                 offset = (i % window) * chunk_bytes  # the slot of chunk i - window, written by now
-                pending.append((offset, pool.submit(_decode_into_slot, offset, paths, size, crop_fraction)))
+                pending.append((offset, pool.submit(_decode_into_slot, offset, paths, size, crop_fraction, limits)))
                 if len(pending) >= window:
                     offset, future = pending.popleft()
                     yield from _released(shm.buf, offset, frame, future.result())

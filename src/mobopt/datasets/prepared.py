@@ -16,8 +16,10 @@ the size of the head, so a 1000-class model is scored through its own head.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -97,6 +99,46 @@ def read_source(raw_dir: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def source_note(message: str, raw_dir: Path, record: dict[str, Any]) -> str:
+    """What to add to an error ``message`` about raw files that ``source: path`` copied: the user's originals.
+
+    The files in ``raw_dir`` are the workflow's copies; deleting one, as a
+    message about a corrupt download suggests, does not help when the
+    original is the broken file.  Names the copies ``message`` mentions (all
+    of them when it only mentions ``raw_dir``, e.g. the tree extracted from an
+    archive) with their originals, from ``record`` (SOURCE.json); ``""`` when
+    there is nothing to add.
+    """
+    if record.get("source") != "path":
+        return ""
+    copies = [(str(raw_dir / name), entry["origin"]) for name, entry in record.get("files", {}).items()
+              if isinstance(entry, dict) and isinstance(entry.get("origin"), str)]
+    named = [(copy, origin) for copy, origin in copies if copy in message] or (copies if str(raw_dir) in message else [])
+    if not named:
+        return ""
+    which = "; ".join(f"{copy} is the workflow's copy of {origin}" for copy, origin in named)
+    return f" [{which} (`source: path`): fix or replace that original instead, then rerun: the download rule copies it again]"
+
+
+@contextlib.contextmanager
+def naming_sources(raw_dir: str | Path, record: dict[str, Any] | None = None) -> Iterator[None]:
+    """Add the user's original files (:func:`source_note`) to a :class:`MobOptError` raised inside.
+
+    ``record`` defaults to ``raw_dir``'s SOURCE.json, read only if an error occurs.
+    """
+    try:
+        yield
+    except MobOptError as exc:
+        raw_dir = Path(raw_dir)
+        try:
+            note = source_note(str(exc), raw_dir, read_source(raw_dir) if record is None else record)
+        except (OSError, ValueError, KeyError, TypeError):
+            note = ""  # an unreadable record must not hide the error itself
+        if note:
+            exc.args = (f"{exc}{note}",)
+        raise
+
+
 def image_shape(options: dict[str, Any]) -> tuple[int, int, int]:
     size = int(options.get("image_size", 224))
     return (size, size, 3)
@@ -119,6 +161,7 @@ def write_image_splits(splits: dict[str, images.ImageList], out_dir: Path, optio
                 items, size, out_x, out_y, crop_fraction=options.get("crop_fraction", 1.0),
                 workers=options.get("workers", 2), problems=problems, progress=options.get("progress", True),
                 max_bad_fraction=options.get("max_bad_fraction", 0.001), label=label,
+                max_pixels=options.get("max_image_pixels", images.IMAGE_DEFAULTS["max_image_pixels"]),
             )
             written += [out_x, out_y]
             if counts[split] == 0:

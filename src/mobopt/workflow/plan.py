@@ -17,10 +17,13 @@ import hashlib
 import json
 import shlex
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from mobopt import MobOptError
 from mobopt.bench import devices as device_registry
+from mobopt.common import download
+from mobopt.datasets import archives, fetch, images
 from mobopt.datasets import registry as dataset_registry
 from mobopt.datasets.prepared import TREE, split_files
 from mobopt.models import pretrained
@@ -38,6 +41,15 @@ DEFAULT_EPOCHS = 25
 #: Keys of the benchmark block that only steer scheduling: editing them reruns nothing.
 BENCH_SCHEDULING_KEYS = {"devices", "runtime"}
 FIGURE_FORMATS = ("png", "svg")
+#: Dataset keys added after results existed, with their defaults: the rules get them only when set to
+#: something else.  The dataset's options are the download and prepare rules' params, and Snakemake
+#: reruns a job whose params changed; a new key with a schema default would otherwise have rerun every
+#: user's downloads, prepared data and, through them, everything else.
+LATE_DATASET_KEYS: dict[str, Any] = {
+    **{key: download.FETCH_DEFAULTS[key] for key in ("attempt_timeout", "min_rate", "rate_window")},
+    **archives.EXTRACT_DEFAULTS,
+    **images.IMAGE_DEFAULTS,
+}
 
 
 class ConfigError(MobOptError):
@@ -169,6 +181,34 @@ class Plan:
         if spec.extracted:
             out["tree"] = f"data/raw/{dataset}/{TREE}"
         return out
+
+    def dataset_options(self, dataset: str) -> dict[str, Any]:
+        """The dataset's config block as its download and prepare rules get it (:data:`LATE_DATASET_KEYS` at their
+        defaults left out: the code applies the same defaults)."""
+        return {key: value for key, value in self.config["datasets"][dataset].items()
+                if key not in LATE_DATASET_KEYS or value != LATE_DATASET_KEYS[key]}
+
+    def source_inputs(self, dataset: str) -> list[str]:
+        """The user's own files a ``source: path`` download copies: the download rule's inputs.
+
+        So a fixed or replaced original reruns the download (and what reads it)
+        by itself; without them the rule has no inputs and a rerun would keep
+        using the stale copy in ``data/raw``.  Resolved as the download resolves
+        them (:func:`mobopt.datasets.fetch.local_file`); files that do not exist
+        are left out, so the download itself says what is missing, and so is a
+        file that is one of the download's own outputs (``path`` pointing into
+        ``data/raw``).  Any other source: ``[]``.
+        """
+        options = self.config["datasets"][dataset]
+        if options.get("source") != "path" or not options.get("path"):
+            return []
+        outputs = {Path(f).absolute() for f in self.raw_outputs(dataset)["files"]}
+        found: list[str] = []
+        for name in dataset_registry.get(dataset).raw_files(options):
+            src = fetch.local_file(options, name)
+            if src.is_file() and src.absolute() not in outputs and str(src) not in found:
+                found.append(str(src))
+        return found
 
     def prepare_workers(self, dataset: str) -> int:
         return self.config["datasets"][dataset].get("workers", 2)
