@@ -9,7 +9,6 @@ from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
 SRC = str(Path(workflow.basedir) / "src")
-sys.path.insert(0, SRC)  # the package, importable even before `pip install -e .`
 
 from mobopt.optimize import variants as variant_registry  # noqa: E402
 from mobopt.bench import devices as device_registry  # noqa: E402
