@@ -99,11 +99,11 @@ def test_no_rule_names_an_account_or_a_partition(parsed):
 
 
 def _dry_run(tmp_path, cfg):
-    """Jobs of a dry run: rule name -> the resources line Snakemake prints for it."""
+    """Jobs of a dry run: rule name -> the resources line Snakemake prints for it (--quiet host: every job's block)."""
     (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "-n", "--cores", "2", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path),
-         "--configfile", str(tmp_path / "cfg.yaml")], capture_output=True, text=True, timeout=300)
+         "--quiet", "host", "--configfile", str(tmp_path / "cfg.yaml")], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     jobs = {}
     for block in re.split(r"\n(?=(?:local)?rule \w+:)", proc.stdout + proc.stderr):
@@ -217,9 +217,23 @@ def test_a_phone_gets_a_pareto_figure_but_no_latency_distribution_or_roofline(tm
     env = {**os.environ, "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}"}
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "-n", "--cores", "2", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path),
-         "--configfile", str(tmp_path / "cfg.yaml")], capture_output=True, text=True, timeout=300, env=env)
+         "--quiet", "host", "--configfile", str(tmp_path / "cfg.yaml")], capture_output=True, text=True, timeout=300,
+        env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout + proc.stderr
     assert "reports/figures/pareto_android.png" in out and "results/bench/android/vit_mnist/int8.json" in out
     assert "latency_android" not in out and "roofline_android" not in out
     assert "reports/figures/latency_host_1t.png" in out
+
+
+def test_the_default_dry_run_is_a_job_table(tmp_path):
+    """`snakemake -n` on the paper config: the job table and the reasons, not every job's block with its JSON options."""
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = (proc.stdout + proc.stderr).splitlines()
+    assert "Job stats:" in out and "Reasons:" in [line.strip() for line in out]
+    assert len(out) < 150, f"{len(out)} lines"  # 1,146 with every job's block
+    assert not any(line.startswith(("rule ", "localrule ")) or "--options '" in line for line in out)
+    prof = yaml.safe_load((REPO / "profiles/default/config.yaml").read_text())
+    assert prof["quiet"] == ["rules"] and prof["show-failed-logs"] is True and "printshellcmds" not in prof

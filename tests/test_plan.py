@@ -137,6 +137,28 @@ def test_an_absent_phone_is_skipped_with_the_reason():
     assert "reports/figures/latency_android.png" not in phone.final_outputs()
 
 
+def test_a_kaggle_download_without_credentials_is_warned_about_at_the_dry_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = _config("config")
+    bare = {"HOME": str(tmp_path)}  # no KAGGLE_* variables, no ~/.kaggle
+    (warning,) = Plan(cfg, env=bare).warnings
+    assert warning.startswith("datasets.asl_alphabet: source is kaggle but no Kaggle credentials are set")
+    assert "download_asl_alphabet will fail" in warning and "source: path" in warning and "\n" not in warning
+    assert Plan(cfg, env={**bare, "KAGGLE_USERNAME": "me", "KAGGLE_KEY": "k"}).warnings == []
+    (tmp_path / ".kaggle").mkdir()
+    (tmp_path / ".kaggle/kaggle.json").write_text("{}")
+    assert Plan(cfg, env=bare).warnings == []
+    (tmp_path / ".kaggle/kaggle.json").unlink()
+    record = tmp_path / Plan(cfg, env=bare).raw_outputs("asl_alphabet")["record"]
+    record.parent.mkdir(parents=True)
+    record.write_text("{}")
+    assert Plan(cfg, env=bare).warnings == []  # downloaded already: the download will not run
+    cfg["datasets"]["asl_alphabet"]["source"] = "path"
+    record.unlink()
+    assert Plan(cfg, env=bare).warnings == []
+    assert Plan(_config(), env=bare).warnings == []  # the demo uses no Kaggle data
+
+
 @pytest.mark.parametrize(("path", "value", "words"), [
     (("benchmark", "devices"), ["host_9t"], "config key benchmark.devices: unknown device 'host_9t'"),
     (("experiments", "vit_mnist", "dataset"), "cifar", "config key experiments.vit_mnist.dataset: unknown dataset 'cifar'"),

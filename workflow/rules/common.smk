@@ -3,16 +3,17 @@
 # input functions the rules use. Rules only call `python -m mobopt <command>`.
 import os
 import sys
+import time
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
 SRC = str(Path(workflow.basedir) / "src")
-sys.path.insert(0, SRC)  # the package, importable even before `pip install -e .`
 
 from mobopt.optimize import variants as variant_registry  # noqa: E402
 from mobopt.bench import devices as device_registry  # noqa: E402
+from mobopt.workflow import hooks  # noqa: E402
 from mobopt.workflow import plan as workflow_plan  # noqa: E402
 from mobopt.workflow.plan import as_json  # noqa: E402
 
@@ -22,6 +23,8 @@ except workflow_plan.ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 for _warning in PLAN.warnings:
     logger.warning(_warning)
+#: Logs written after this are this run's (the failure summary's fallback when Snakemake's list is not at hand).
+RUN_STARTED = time.time()
 
 EXPERIMENTS = PLAN.experiments
 BENCH = PLAN.bench
@@ -205,3 +208,33 @@ def summary_bench_file():
     """One benchmark result, for the run's provenance on the landing page."""
     entries = PLAN.bench_entries()
     return entries[0]["bench"] if entries else []
+
+
+# ---------------------------------------------------------------- what the run tells the user
+# The profile keeps the terminal to the job table and progress (quiet: [rules]); each job's
+# block goes to the run's log file, named when the run starts.
+
+
+def failed_jobs():
+    """(rule, wildcards, logs) of each failed job, from Snakemake's scheduler; None if it is out of reach."""
+    try:
+        return [
+            (job.rule.name, dict(job.wildcards_dict), [str(f) for f in job.log])
+            for job in workflow.scheduler.failed
+        ]
+    except (AttributeError, TypeError):
+        return None
+
+
+onstart:
+    logger.info(hooks.start_line(log))
+
+
+onsuccess:
+    for _line in hooks.success_lines(PLAN):
+        logger.info(_line)
+
+
+onerror:
+    for _line in hooks.failure_lines(failed_jobs(), RUN_STARTED):
+        logger.error(_line)

@@ -15,10 +15,10 @@ import os
 import sys
 
 from mobopt import MobOptError, __version__
-from mobopt.cli import bench, datasets, evaluate, models, optimize, report
+from mobopt.cli import bench, datasets, evaluate, models, optimize, report, workflow
 
-#: Stage modules, in pipeline order (the order of ``mobopt --help``).
-STAGES = (datasets, models, optimize, evaluate, bench, report)
+#: Stage modules, in pipeline order (the order of ``mobopt --help``), then the config check.
+STAGES = (datasets, models, optimize, evaluate, bench, report, workflow)
 
 
 def parser() -> argparse.ArgumentParser:

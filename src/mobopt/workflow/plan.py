@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shlex
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from mobopt import MobOptError
 from mobopt.bench import devices as device_registry
 from mobopt.common import download
-from mobopt.datasets import archives, fetch, images
+from mobopt.datasets import archives, fetch, images, kaggle
 from mobopt.datasets import registry as dataset_registry
 from mobopt.datasets.prepared import TREE, split_files
 from mobopt.models import pretrained
@@ -73,11 +74,13 @@ class Plan:
     """What the rules need, for one validated ``config`` (schema defaults already set).
 
     ``availability`` says whether a device can be used now (a phone over adb);
-    it defaults to the device registry's check and is replaced in tests.
+    it defaults to the device registry's check and is replaced in tests, as is
+    ``env`` (the environment Kaggle credentials are looked up in; ``os.environ``).
     """
 
     def __init__(self, config: dict[str, Any],
-                 availability: Callable[[str, dict[str, Any]], tuple[bool, str]] | None = None) -> None:
+                 availability: Callable[[str, dict[str, Any]], tuple[bool, str]] | None = None,
+                 env: Mapping[str, str] | None = None) -> None:
         self.config = config
         self.experiments: dict[str, dict[str, Any]] = config["experiments"]
         self.bench: dict[str, Any] = config.get("benchmark", {})
@@ -89,6 +92,7 @@ class Plan:
         self.host_devices = [d for d in self.devices if device_registry.get(d).kind == "host"]
         self.used_datasets = sorted({exp["dataset"] for exp in self.experiments.values()})
         self.eval_split_names = sorted({s for ds in self.used_datasets for s in dataset_registry.get(ds).eval_splits})
+        self._check_credentials(env)
 
     # ------------------------------------------------------------------ checks
 
@@ -121,6 +125,19 @@ class Plan:
                     continue
             usable.append(device)
         return usable
+
+    def _check_credentials(self, env: Mapping[str, str] | None) -> None:
+        """A Kaggle download without credentials would fail only when its job runs: warn at the dry run, as for a phone."""
+        for dataset in self.used_datasets:
+            if self.config["datasets"][dataset].get("source") != "kaggle":
+                continue
+            if os.path.exists(self.raw_outputs(dataset)["record"]):
+                continue  # downloaded already: the job will not run
+            if kaggle.credential_source(env) is None:
+                self.warnings.append(
+                    f"datasets.{dataset}: source is kaggle but no Kaggle credentials are set (KAGGLE_API_TOKEN, "
+                    f"KAGGLE_USERNAME + KAGGLE_KEY, or ~/.kaggle/kaggle.json), so download_{dataset} will fail; "
+                    f"set them, or download the zip yourself and use `source: path` (docs/troubleshooting.md)")
 
     # ------------------------------------------------------------------ per experiment
 
