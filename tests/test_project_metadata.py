@@ -67,6 +67,7 @@ def test_workflow_catalog_file():
     assert isinstance(usage["mandatory-flags"]["desc"], str) and isinstance(usage["mandatory-flags"]["flags"], str)
     assert usage["software-stack-deployment"] == {"conda": True}
     assert usage["report"] is True
-    assert (REPO / "config/config.yaml").is_file()
+    # the catalog's standardized usage also wants every config key described in config/README.md
+    assert (REPO / "config/README.md").is_file() and (REPO / "config/config.yaml").is_file()
     for name in re.findall(r"config/\w+\.yaml", usage["mandatory-flags"]["desc"]):
         assert (REPO / name).is_file(), name
