@@ -12,10 +12,11 @@ SNAKEMAKE := $(BIN)/python -m snakemake
 .PHONY: setup reproduce demo report test test-slurm lint measure clean
 
 # Re-install when the pins change; the stamp makes `make test` cheap on a set-up machine.
-$(VENV)/.installed: pyproject.toml
+# constraints.txt pins every indirect dependency too (see its header).
+$(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
 	touch $@
 
 setup: $(VENV)/.installed
@@ -44,7 +45,7 @@ test: lint
 # A real one-node SLURM cluster on this machine (needs root and apt: Debian's slurm, munge,
 # slurmdbd, mariadb), the demo through `snakemake --executor slurm`, then every daemon stopped.
 $(VENV)/.installed-slurm: $(VENV)/.installed
-	$(BIN)/python -m pip install --quiet -e ".[slurm]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[slurm]"
 	touch $@
 
 test-slurm: $(VENV)/.installed-slurm
