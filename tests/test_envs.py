@@ -49,6 +49,13 @@ def test_pyproject_pins_everything_exactly():
     assert _pins(PYPROJECT["project"]["optional-dependencies"]["slurm"])["snakemake-executor-plugin-slurm"] == "2.8.0"
 
 
+def test_gpu_extra_is_the_pinned_tensorflow_with_cuda():
+    (req,) = PYPROJECT["project"]["optional-dependencies"]["gpu"]
+    m = PIN.match(req)
+    assert m and m.group(1) == "tensorflow" and m.group(2) == "[and-cuda]", req
+    assert m.group(3) == PROJECT_PINS["tensorflow"]
+
+
 @pytest.mark.parametrize("env", ENVS, ids=lambda p: p.name)
 def test_env_pins_agree_with_pyproject(env):
     spec = yaml.safe_load(env.read_text())

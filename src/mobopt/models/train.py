@@ -262,9 +262,12 @@ def train(prepared: str | Path, out_dir: str | Path, experiment: str, spec: dict
     prepared, out_dir = Path(prepared), Path(out_dir)
     tspec = {**TRAIN_DEFAULTS, **spec.get("train", {})}
     plan = phases(tspec)
-    from mobopt.models.runtime import configure_tensorflow
+    from mobopt.models.runtime import configure_tensorflow, device_info
 
     tf = configure_tensorflow(seed, tspec["threads"])
+    device = device_info(tf)
+    log.info("training %s on %s (%s)%s", experiment, device["device"], device["device_name"],
+             "" if device["gpu_visible"] else "; no GPU visible to TensorFlow")
     import keras
 
     from mobopt.models import architectures
@@ -336,6 +339,7 @@ def train(prepared: str | Path, out_dir: str | Path, experiment: str, spec: dict
         "resumed_from_epoch": resumed_from,
         "train_seconds_this_run": seconds,
         "train_images_per_second": (epochs_run * len(x_train) / seconds) if epochs_run else None,
+        "device": device,
         "final": rows[-1] if rows else {},
         "best_val_accuracy": max((r.get("val_accuracy", 0.0) for r in rows), default=None),
         "spec": spec,
