@@ -71,3 +71,12 @@ def test_workflow_catalog_file():
     assert (REPO / "config/README.md").is_file() and (REPO / "config/config.yaml").is_file()
     for name in re.findall(r"config/\w+\.yaml", usage["mandatory-flags"]["desc"]):
         assert (REPO / name).is_file(), name
+
+
+def test_supported_pythons_agree():
+    """pyproject's requires-python, the Makefile's interpreter choice and ruff's target say the same range."""
+    assert PYPROJECT["requires-python"] == ">=3.11,<3.14"
+    makefile = (REPO / "Makefile").read_text()
+    assert "(3, 11) <= sys.version_info[:2] < (3, 14)" in makefile
+    assert "python3.11 python3.12 python3.13" in makefile
+    assert tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["ruff"]["target-version"] == "py311"
