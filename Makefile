@@ -3,7 +3,11 @@
 #   make test        set up, then lint and run the whole test suite
 # and `make demo` runs the whole chain offline on real handwriting in a few minutes.
 
-PYTHON ?= python3
+# mobopt supports Python 3.11-3.13 (requires-python in pyproject.toml: TensorFlow has no 3.14 wheels).
+# PYTHON defaults to the first of python3.11, python3.12, python3.13 on PATH that runs (a pyenv shim
+# can be on PATH without its version being active); pass PYTHON=/path/to/python to choose.
+PY_SUPPORTED := import sys; sys.exit(not (3, 11) <= sys.version_info[:2] < (3, 14))
+PYTHON ?= $(firstword $(foreach p,python3.11 python3.12 python3.13,$(shell $(p) -c '$(PY_SUPPORTED)' >/dev/null 2>&1 && echo $(p))))
 VENV   ?= .venv
 CORES  ?= 8
 BIN    := $(VENV)/bin
@@ -12,10 +16,14 @@ SNAKEMAKE := $(BIN)/python -m snakemake
 .PHONY: setup reproduce demo report test test-slurm lint measure clean
 
 # Re-install when the pins change; the stamp makes `make test` cheap on a set-up machine.
-$(VENV)/.installed: pyproject.toml
+# constraints.txt pins every indirect dependency too (see its header).
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@test -x $(BIN)/python || { test -n "$(PYTHON)" && $(PYTHON) -c '$(PY_SUPPORTED)' 2>/dev/null; } || { \
+	  echo "mobopt needs Python 3.11-3.13; found $(if $(PYTHON),$(PYTHON): $$($(PYTHON) --version 2>&1 | head -1),$$(command -v python3 >/dev/null && python3 --version 2>&1 | head -1 || echo "no python3 on PATH")); install one or pass PYTHON=/path/to/python3.1x" >&2; \
+	  exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
 	touch $@
 
 setup: $(VENV)/.installed
@@ -44,7 +52,7 @@ test: lint
 # A real one-node SLURM cluster on this machine (needs root and apt: Debian's slurm, munge,
 # slurmdbd, mariadb), the demo through `snakemake --executor slurm`, then every daemon stopped.
 $(VENV)/.installed-slurm: $(VENV)/.installed
-	$(BIN)/python -m pip install --quiet -e ".[slurm]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[slurm]"
 	touch $@
 
 test-slurm: $(VENV)/.installed-slurm

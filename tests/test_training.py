@@ -22,6 +22,7 @@ def test_learns_digits(trained_tiny, prepared_digits, tmp_path):
     assert hist["loss"].iloc[-1] < hist["loss"].iloc[0] / 10
     metrics = json.loads((trained_tiny / "metrics.json").read_text())
     assert metrics["parameters"] > 0 and metrics["provenance"]["seed"] == 1
+    assert metrics["device"]["device"] in ("/CPU:0", "/GPU:0") and isinstance(metrics["device"]["gpu_visible"], bool)
     assert not (trained_tiny / ".checkpoint").exists()
 
 

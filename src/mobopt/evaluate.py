@@ -21,9 +21,13 @@ import numpy as np
 from mobopt import MobOptError, litert
 from mobopt.common import provenance
 from mobopt.common.atomic import write_json
+from mobopt.common.progress import Progress
 from mobopt.datasets.prepared import load_meta, load_split
 
 log = logging.getLogger(__name__)
+
+#: Seconds between progress lines of the .tflite loop (images done, img/s, time left).
+PROGRESS_SECONDS = 30.0
 
 #: Probabilities are clipped to [EPS, 1] before the log, as Keras does; an int8
 #: output can be exactly 0 for the true class, and log(0) would be infinite.
@@ -79,20 +83,27 @@ def _shape(shape) -> str:
     return "x".join(str(int(d)) for d in shape)
 
 
-def predict_tflite(model: str | Path | bytes, x: np.ndarray, threads: int = 1) -> np.ndarray:
-    """Output probabilities of a .tflite model (a path or its bytes), one image at a time."""
+def predict_tflite(model: str | Path | bytes, x: np.ndarray, threads: int = 1, *,
+                   progress_seconds: float | None = None) -> np.ndarray:
+    """Output probabilities of a .tflite model (a path or its bytes), one image at a time.
+
+    Logs images done, images per second and the time left every ``progress_seconds``
+    (default :data:`PROGRESS_SECONDS`): a large model on a big test split runs for hours at batch 1."""
     it = litert.interpreter(model, threads=threads)
     inp, out = it.get_input_details()[0], it.get_output_details()[0]
     shape = tuple(int(d) for d in inp["shape"][1:])
+    name = "<model bytes>" if isinstance(model, bytes) else model
     if tuple(x.shape[1:]) != shape:
-        name = "<model bytes>" if isinstance(model, bytes) else model
         raise MobOptError(f"{name}: the model takes images of {_shape(shape)} but the data has {_shape(x.shape[1:])}; "
                           "convert the model trained on this dataset, or prepare the data at the model's input size")
     probs = np.empty((len(x), out["shape"][-1]), dtype=np.float32)
+    interval = PROGRESS_SECONDS if progress_seconds is None else progress_seconds
+    progress = Progress(f"evaluate {name}", len(x), "images", interval=interval, logger=log)
     for i in range(len(x)):
         it.set_tensor(inp["index"], litert.quantize_input(np.asarray(x[i: i + 1], np.float32), inp))
         it.invoke()
         probs[i] = litert.dequantize_output(it.get_tensor(out["index"]), out)[0]
+        progress.advance()
     return probs
 
 

@@ -29,6 +29,31 @@ def configure_tensorflow(seed: int, threads: int):
     return tf
 
 
+def device_info(tf) -> dict:
+    """Which device TensorFlow computes on, for training logs and metrics.json.
+
+    TensorFlow places ops on the first GPU it sees, else on the CPU; a GPU it
+    cannot see (no CUDA wheels: ``pip install -e ".[gpu]"``, docs/gpu.md) is not
+    used, however many the scheduler granted.
+    """
+    gpus = tf.config.list_physical_devices("GPU")
+    names = []
+    for gpu in gpus:
+        try:
+            names.append(tf.config.experimental.get_device_details(gpu).get("device_name") or gpu.name)
+        except (RuntimeError, ValueError):  # details are best effort; the device itself is what matters
+            names.append(gpu.name)
+    logical = [d.name for d in tf.config.list_logical_devices()]
+    return {
+        "device": "/GPU:0" if gpus else "/CPU:0",
+        "device_name": names[0] if gpus else "CPU",
+        "gpu_visible": bool(gpus),
+        "gpus": names,
+        "logical_devices": logical,
+        "cuda_build": bool(tf.test.is_built_with_cuda()),
+    }
+
+
 @contextlib.contextmanager
 def stdout_to_stderr():
     """Send file descriptor 1 (Python and C++ writes alike) to stderr for the duration."""
