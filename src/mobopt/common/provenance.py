@@ -19,6 +19,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from mobopt.common import cpuinfo
+
 PACKAGES = ("tensorflow", "keras", "ai-edge-litert", "ai-edge-quantizer", "numpy", "snakemake", "mobopt")
 
 #: Set by the workflow (common.smk) for every job; read here so the package needs no Snakemake.
@@ -72,6 +74,7 @@ def collect(**extra: Any) -> dict[str, Any]:
         "config_sha256": os.environ.get(ENV_CONFIG_SHA256),
         "host": socket.gethostname(),
         "cpu_model": cpu_model(),
+        "cpu": cpuinfo.describe(),
         "cpu_count": os.cpu_count(),
         "platform": platform.platform(),
         "argv": sys.argv,

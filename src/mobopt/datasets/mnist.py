@@ -1,7 +1,8 @@
 """MNIST: the four gzip-compressed IDX files, checked against their published sizes and sha256.
 
 The prepared splits are the official 60k train (less a seeded, stratified
-validation split) and 10k test images, 28x28x1 uint8.
+validation split) and 10k test images, 28x28x1 uint8.  :func:`prepare_idx`
+serves every dataset in MNIST's file layout (Fashion-MNIST too).
 """
 
 from __future__ import annotations
@@ -46,8 +47,14 @@ def _read_pair(raw_dir: Path, images: str, labels: str, num_classes: int) -> tup
 
 
 def prepare(raw_dir: Path, out_dir: Path, options: dict[str, Any], seed: int) -> dict[str, Any]:
-    """Parse the IDX files, hold out a seeded stratified validation split, write npz + meta."""
-    n = len(CLASSES)
+    """Parse the IDX files, hold out a seeded stratified validation split, write the splits + meta."""
+    return prepare_idx(raw_dir, out_dir, options, seed, name="mnist", classes=CLASSES)
+
+
+def prepare_idx(raw_dir: Path, out_dir: Path, options: dict[str, Any], seed: int, *, name: str,
+                classes: tuple[str, ...], **meta_extra: Any) -> dict[str, Any]:
+    """The train/val/test splits of a dataset in MNIST's four-file IDX layout."""
+    n = len(classes)
     x_train, y_train = _read_pair(raw_dir, "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", n)
     x_test, y_test = _read_pair(raw_dir, "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", n)
     if x_train.shape[1:] != x_test.shape[1:]:
@@ -56,17 +63,17 @@ def prepare(raw_dir: Path, out_dir: Path, options: dict[str, Any], seed: int) ->
     source = prepared.read_source(raw_dir)
     splits = {"train": (x_train[keep], y_train[keep]), "val": (x_train[held], y_train[held]), "test": (x_test, y_test)}
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name, (x, y) in splits.items():
-        prepared.save_split(out_dir, name, x, y)
+    for split, (x, y) in splits.items():
+        prepared.save_split(out_dir, split, x, y)
     meta = {
-        "dataset": "mnist",
-        "classes": list(CLASSES),
+        "dataset": name,
+        "classes": list(classes),
         "image_shape": list(x_train.shape[1:]),
-        "counts": {name: int(len(y)) for name, (_, y) in splits.items()},
+        "counts": {split: int(len(y)) for split, (_, y) in splits.items()},
         "split_seed": seed,
         "validation_fraction": options.get("validation_fraction", 0.1),
         "raw_sha256": {k: v["sha256"] for k, v in source.get("files", {}).items()},
+        **meta_extra,
     }
     write_json(out_dir / "meta.json", meta)
     return meta
-

@@ -13,7 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from mobopt import MobOptError
-from mobopt.datasets import asl_alphabet, imagenet_subset, mnist, prepared
+from mobopt.datasets import asl_alphabet, fashion_mnist, imagenet_subset, mnist, prepared
+
+
+def _as_given(options: dict[str, Any]) -> dict[str, Any]:
+    return options
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,8 @@ class Dataset:
     prepare: Callable[[Path, Path, dict[str, Any], int], dict[str, Any]]
     extracted: bool = False
     extra_splits: tuple[str, ...] = ()
+    #: Options as the download will use them (a source chosen at run time, like Fashion-MNIST's `auto`).
+    resolve_options: Callable[[dict[str, Any]], dict[str, Any]] = _as_given
 
     @property
     def splits(self) -> tuple[str, ...]:
@@ -57,6 +63,16 @@ DATASETS: dict[str, Dataset] = {
         raw_files=lambda options: [f.name for f in mnist.MNIST_FILES],
         download=mnist.download,
         prepare=mnist.prepare,
+    ),
+    "fashion_mnist": Dataset(
+        name="fashion_mnist",
+        description="Fashion-MNIST (Zalando): 10 kinds of clothing, 28x28 grey, 60k train / 10k test (IDX files)",
+        classes=fashion_mnist.CLASSES,
+        image_shape=lambda options: (28, 28, 1),
+        raw_files=lambda options: list(fashion_mnist.FILES),
+        download=fashion_mnist.download,
+        prepare=fashion_mnist.prepare,
+        resolve_options=fashion_mnist.resolve_options,
     ),
     "asl_alphabet": Dataset(
         name="asl_alphabet",

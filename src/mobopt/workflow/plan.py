@@ -216,7 +216,7 @@ class Plan:
         file that is one of the download's own outputs (``path`` pointing into
         ``data/raw``).  Any other source: ``[]``.
         """
-        options = self.config["datasets"][dataset]
+        options = dataset_registry.get(dataset).resolve_options(self.config["datasets"][dataset])
         if options.get("source") != "path" or not options.get("path"):
             return []
         outputs = {Path(f).absolute() for f in self.raw_outputs(dataset)["files"]}
