@@ -22,16 +22,34 @@ def test_published_table2_is_complete_and_unambiguous():
 
 @pytest.mark.parametrize("ours, theirs, significant, expected", [
     (-0.72, -0.74, True, "reproduced"),
-    (-0.51, -0.74, True, "not reproduced"),
+    (-0.51, -0.74, True, "reproduced (weaker)"),   # the paper's direction, a smaller gain
+    (-0.60, -0.44, True, "reproduced (stronger)"),  # the paper's direction, a larger gain
     (2.53, -0.58, True, "reversed"),
     (-0.38, 0.30, True, "reversed"),
-    (0.20, -0.30, False, "not reproduced"),   # not significant: no change measured where the paper saw one
+    (0.20, -0.30, False, "no change"),         # not significant: within noise where the paper saw a change
+    (0.02, -0.30, True, "no change"),          # under 3 %: no change
     (0.01, 0.02, True, "reproduced"),          # both unchanged
+    (0.25, 0.01, True, "not reproduced"),      # a change where the paper saw none
     (None, -0.3, True, "not measured"),
     (-0.3, None, True, "no paper figure"),
 ])
 def test_verdict(ours, theirs, significant, expected):
     assert paper.verdict(ours, theirs, significant=significant) == expected
+    assert expected in paper.VERDICTS
+
+
+def test_the_legend_names_every_verdict():
+    text = paper.legend()
+    for word in ("reproduced (stronger)", "(weaker)", "no change", "reversed", "not reproduced"):
+        assert word in text
+
+
+def test_an_experiment_can_be_set_beside_the_papers_rows_of_another_dataset():
+    rows = [{**_row("float32", 3_500_000, 1.6, (1.58, 1.62), 0.90), "dataset": "fashion_mnist", "paper_dataset": "mnist"},
+            {**_row("int8", 990_000, 3.9, (3.85, 3.95), 0.89), "dataset": "fashion_mnist", "paper_dataset": "mnist"}]
+    out = {r["metric"]: r for r in paper.compare(rows)}
+    assert out["size"]["paper_rows"] == "Quantized ViT + MNIST vs ViT + MNIST" and out["size"]["verdict"] == "reproduced"
+    assert paper.compare([{**r, "paper_dataset": None} for r in rows])[0]["verdict"] == "no paper figure"
 
 
 def _row(variant, size, p50, ci, accuracy):
@@ -52,7 +70,7 @@ def test_compare_against_float32_of_the_same_experiment():
     assert out["load"]["verdict"] == "reproduced"  # paper 932 -> 906 ms (-2.8 %) and ours: both under 3 %, unchanged
     # overlapping intervals: the same p50 change is not significant
     rows[1]["p50_ci_low_ms"] = 1.5
-    assert {r["metric"]: r for r in paper.compare(rows)}["p50"]["verdict"] == "not reproduced"
+    assert {r["metric"]: r for r in paper.compare(rows)}["p50"]["verdict"] == "no change"
 
 
 def test_pareto_front_keeps_only_undominated_variants():

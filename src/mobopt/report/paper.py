@@ -4,17 +4,22 @@ The numbers are data in the repository, never typed into a table, and every
 comparison is computed: for each of our experiments and devices, each
 optimized variant against float32 of the same experiment, the relative change
 of size, p50, p95 and load time, and the change of accuracy, next to the same
-change in the paper's Table 2 rows for the same architecture and dataset.
+change in the paper's Table 2 rows for the same architecture and dataset (or
+the dataset an experiment names as ``paper_dataset``: the paper's ViT rows are
+on MNIST, and a ViT on Fashion-MNIST is set beside them).
 
 The verdict, in plain words, per metric:
 
 * **reproduced**: same direction as the paper (or both unchanged) and, for a
   change, within ``tolerance`` (10 percentage points) of the paper's size;
+* **reproduced (stronger)** / **reproduced (weaker)**: the same direction, but
+  larger / smaller than the paper's by more than the tolerance;
 * **reversed**: the paper saw a change one way, we measured a significant
   change the other way (e.g. the paper's int8 ViT was faster than float, ours
   is slower);
-* **not reproduced**: the same direction but a different size, or no
-  significant change where the paper reported one (or the reverse);
+* **no change**: the paper saw a change, ours is within noise (not
+  significant, or under ``flat``);
+* **not reproduced**: the paper saw no change and we measured a significant one;
 * **no paper figure** / **not measured** when either side is missing.
 
 A change of less than ``flat`` (3 %) counts as no change; our latency change
@@ -83,21 +88,32 @@ def verdict(ours: float | None, paper: float | None, *, significant: bool = True
         return "not measured"
     sp = _sign(paper, flat)
     so = _sign(ours, flat) if significant else 0
-    if sp and so and sp != so:
+    if sp == 0:
+        return "reproduced" if so == 0 else "not reproduced"
+    if so == 0:
+        return "no change"
+    if sp != so:
         return "reversed"
-    if sp == so and (sp == 0 or abs(ours - paper) <= tolerance):
+    if abs(ours - paper) <= tolerance:
         return "reproduced"
-    return "not reproduced"
+    return "reproduced (stronger)" if abs(ours) > abs(paper) else "reproduced (weaker)"
+
+
+#: Every verdict :func:`verdict` can give, in the order a legend lists them.
+VERDICTS = ("reproduced", "reproduced (stronger)", "reproduced (weaker)", "no change", "reversed", "not reproduced",
+            "no paper figure", "not measured")
 
 
 def legend() -> str:
     """How to read the verdicts, from the thresholds :func:`verdict` and :func:`compare` use."""
     return (f"Changes are relative to float32 of the same experiment (accuracy: percentage points). reproduced: "
             f"same direction as the paper's and within {TOLERANCE:.0%} of it (accuracy: {ACCURACY_FLAT_PP:g} pp), "
-            f"or both unchanged (within {FLAT:.0%}; accuracy {ACCURACY_FLAT_PP:g} pp); reversed: a significant "
-            f"change in the other direction; not reproduced: otherwise. n.s.: not significant (p50/p95: the "
+            f"or both unchanged (within {FLAT:.0%}; accuracy {ACCURACY_FLAT_PP:g} pp); reproduced (stronger) / "
+            f"(weaker): the same direction, larger / smaller than the paper's by more than that; no change: the "
+            f"paper saw a change, ours is within noise; reversed: a significant change in the other direction; "
+            f"not reproduced: a significant change where the paper saw none. n.s.: not significant (p50/p95: the "
             f"confidence intervals overlap; where there are none, as on a phone, a change under "
-            f"{SIGNIFICANT_WITHOUT_CI:.0%}). See src/mobopt/paper.py.")
+            f"{SIGNIFICANT_WITHOUT_CI:.0%}). See src/mobopt/report/paper.py.")
 
 
 def format_change(value, unit: str) -> str:
@@ -129,8 +145,9 @@ def compare(rows: list[dict[str, Any]], baseline: str = "float32") -> list[dict[
         base = by_key.get((r["experiment"], r["device"], baseline))
         if base is None or base.get("status", "ok") != "ok":
             continue
-        p_opt = row(r["model_name"], r["dataset"], r["variant"])
-        p_base = row(r["model_name"], r["dataset"], baseline)
+        paper_dataset = r.get("paper_dataset") or r["dataset"]
+        p_opt = row(r["model_name"], paper_dataset, r["variant"])
+        p_base = row(r["model_name"], paper_dataset, baseline)
         for metric in METRICS:
             rec = {"experiment": r["experiment"], "model": r["model"], "device": r["device"], "variant": r["variant"],
                    "baseline": baseline, "metric": metric,
@@ -138,7 +155,7 @@ def compare(rows: list[dict[str, Any]], baseline: str = "float32") -> list[dict[
             if metric == "accuracy":
                 ours_base, ours_opt = base["accuracy"] * 100, r["accuracy"] * 100
                 ours_change = ours_opt - ours_base
-                pa = accuracy_row(r["model_name"], r["dataset"], r["variant"])
+                pa = accuracy_row(r["model_name"], paper_dataset, r["variant"])
                 paper_change = pa.get("accuracy_change_pp") if pa else None
                 rec.update(unit="pp", ours_baseline=ours_base, ours_optimized=ours_opt, ours_change=ours_change,
                            paper_baseline=None, paper_optimized=None, paper_change=paper_change,

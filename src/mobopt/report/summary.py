@@ -11,28 +11,32 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import yaml
 
+from mobopt.common import cpuinfo
 from mobopt.common.atomic import write_text
-from mobopt.report import paper
+from mobopt.report import explain, paper
 
-CSS = """
+CSS = r"""
 body { font-family: system-ui, sans-serif; max-width: 70em; margin: 1.5em auto; padding: 0 1em; color: #222; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.6em; }
 table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }
 th { background: #f3f3f3; }
-td.reproduced { background: #e5f5e0; } td.reversed { background: #fde0dd; } td.not-reproduced { background: #fff3cd; }
+td.reproduced, td.reproduced-stronger { background: #e5f5e0; } td.reversed { background: #fde0dd; }
+td.not-reproduced, td.reproduced-weaker, td.no-change { background: #fff3cd; }
 .note { color: #555; font-size: 0.9em; } pre { background: #f7f7f7; padding: 0.8em; overflow: auto; font-size: 0.8em; }
 """
 
 
 def _verdict_cell(verdict: str) -> str:
-    return f'<td class="{html.escape(verdict.replace(" ", "-"))}">{html.escape(verdict)}</td>'
+    css = re.sub(r"[^a-z]+", "-", verdict.lower()).strip("-")
+    return f'<td class="{css}">{html.escape(verdict)}</td>'
 
 
 def render(verdicts: pd.DataFrame, table2: pd.DataFrame, provenance: dict[str, Any], config: dict[str, Any]) -> str:
@@ -59,6 +63,17 @@ def render(verdicts: pd.DataFrame, table2: pd.DataFrame, provenance: dict[str, A
     parts.append(f"</table><p class='note'>{html.escape(paper.legend())}</p>")
     parts.append("<h2>The paper's headline claims</h2><ul>"
                  + "".join(f"<li>{html.escape(c)}</li>" for c in pub.get("claims", [])) + "</ul>")
+    cpu = provenance.get("cpu") or {}
+    if cpu:
+        parts.append("<h2>Why each variant is fast or slow here</h2>"
+                     f"<p>Host CPU: {html.escape(cpuinfo.summary(cpu))}. int8 speed depends on the int8 dot-product "
+                     "instructions: the same model can be faster in int8 on one CPU and slower on another.</p><ul>")
+        host_devices = {d for d in table2.get("device", []) if str(d).startswith("host")}
+        rows = [{k: (None if isinstance(v, float) and pd.isna(v) else v) for k, v in r.items()}
+                for r in table2.to_dict("records")]
+        for model, device, why in explain.sentences(rows, {d: cpu for d in host_devices}):
+            parts.append(f"<li>{html.escape(model)}, {html.escape(device)}: {html.escape(why)}</li>")
+        parts.append("</ul>")
     flagged = table2[table2["flags"].fillna("") != ""] if "flags" in table2 else table2.iloc[0:0]
     if len(flagged):
         parts.append("<h2>Measurements flagged by the protocol</h2><ul>" + "".join(
@@ -68,7 +83,8 @@ def render(verdicts: pd.DataFrame, table2: pd.DataFrame, provenance: dict[str, A
     packages = provenance.get("packages", {})
     meta = [("git commit", f"{git.get('commit')}{' (uncommitted changes)' if git.get('dirty') else ''}"),
             ("config sha256", provenance.get("config_sha256")), ("python", provenance.get("python")),
-            *((name, version) for name, version in packages.items()), ("CPU", provenance.get("cpu_model")),
+            *((name, version) for name, version in packages.items()),
+            ("CPU", cpuinfo.summary(cpu) if cpu else provenance.get("cpu_model")),
             ("CPUs", provenance.get("cpu_count")), ("host", provenance.get("host")),
             ("platform", provenance.get("platform")), ("SLURM job", provenance.get("slurm_job_id") or "none"),
             ("benchmark devices", ", ".join(config.get("benchmark", {}).get("devices", []))),

@@ -243,10 +243,11 @@ def paper_vs_reproduced(entries: list[dict[str, Any]]) -> pd.DataFrame:
     """Per experiment, device and optimized variant: change against float32 of each metric, ours and the paper's,
     with a verdict (:func:`mobopt.report.paper.compare`).  ``entries`` are Table 2's plus ``model_name`` and ``dataset``."""
     df = table2(entries)
-    extra = {(e["experiment"], e["variant"], e["device"]): (e["model_name"], e["dataset"]) for e in entries}
+    extra = {(e["experiment"], e["variant"], e["device"]): (e["model_name"], e["dataset"], e.get("paper_dataset"))
+             for e in entries}
     rows = df.to_dict("records")
     for r in rows:
-        r["model_name"], r["dataset"] = extra[(r["experiment"], r["variant"], r["device"])]
+        r["model_name"], r["dataset"], r["paper_dataset"] = extra[(r["experiment"], r["variant"], r["device"])]
     columns = ["experiment", "model", "device", "variant", "baseline", "metric", "unit", "ours_baseline", "ours_optimized",
                "ours_change", "significant", "paper_baseline", "paper_optimized", "paper_change", "paper_note", "verdict",
                "paper_rows"]

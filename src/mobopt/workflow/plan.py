@@ -315,6 +315,8 @@ class Plan:
             {
                 "experiment": name, "label": self.label(name), "model_name": self.experiments[name]["model"]["name"],
                 "dataset": self.experiments[name]["dataset"], "variant": variant, "device": device,
+                **({"paper_dataset": self.experiments[name]["paper_dataset"]}
+                   if "paper_dataset" in self.experiments[name] else {}),
                 "bench": f"results/bench/{device}/{name}/{variant}.json",
                 "tflite_info": f"results/tflite/{name}/{variant}.json",
                 "eval": f"results/eval/{name}/test/{variant}.json",

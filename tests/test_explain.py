@@ -1,0 +1,42 @@
+"""The summary page's one sentence per variant: why it is fast or slow on the CPU it ran on."""
+
+from mobopt.report import explain
+
+VNNI = {"model": "AMD EPYC", "arch": "x86_64", "isa": ["avx2", "avx512f", "avx512_vnni"],
+        "int8_dot_product": ["AVX-512 VNNI (vpdpbusd)"]}
+AVX2 = {"model": "AMD EPYC", "arch": "x86_64", "isa": ["avx2", "fma"], "int8_dot_product": []}
+
+
+def _row(variant, p50, nodes=100, delegated=99, partitions=2, status="ok"):
+    return {"experiment": "vit", "model": "ViT", "device": "host_1t", "variant": variant, "status": status,
+            "p50_ms": p50, "nodes": nodes, "delegated_nodes": delegated, "partitions": partitions, "flags": ""}
+
+
+def test_int8_slower_on_a_cpu_without_dot_products_says_why():
+    base, q = _row("float32", 1.0), _row("int8", 1.9, nodes=246, delegated=192, partitions=39)
+    text = explain.sentence(q, base, AVX2)
+    assert "1.90x slower than float32" in text and "39 partitions (float32: 2)" in text
+    assert "54 of 246 ops on LiteRT's own kernels" in text and "no int8 dot-product instructions" in text
+
+
+def test_int8_faster_with_vnni_names_the_instructions():
+    text = explain.sentence(_row("int8", 0.5, partitions=1, delegated=100), _row("float32", 1.0), VNNI)
+    assert "2.00x faster than float32" in text and "AVX-512 VNNI (vpdpbusd)" in text and "ops on LiteRT" not in text
+
+
+def test_equal_speed_unsupported_and_unknown_cpu():
+    assert "as fast as float32" in explain.sentence(_row("dynamic_int8", 1.02), _row("float32", 1.0), VNNI)
+    refused = {**_row("int16x8", None), "status": "not supported", "flags": "not supported: NEG"}
+    assert explain.sentence(refused, _row("float32", 1.0), VNNI) == "int16x8: not supported: NEG."
+    phone = explain.sentence(_row("int8", 0.5), _row("float32", 1.0), {})  # a phone: its CPU was not recorded
+    assert "dot-product" not in phone and "faster" in phone
+    assert "reference kernels" in explain.sentence(_row("int16x8", 30.0, delegated=0, partitions=0), _row("float32", 1.0), AVX2)
+
+
+def test_sentences_put_float32_first_and_pick_each_devices_cpu():
+    rows = [_row("int8", 1.9), _row("float32", 1.0), {**_row("float32", 2.0), "device": "android"},
+            {**_row("int8", 1.0), "device": "android"}]
+    out = explain.sentences(rows, {"host_1t": AVX2})
+    assert [(d, s.split(" ")[0]) for _, d, s in out] == [("android", "float32"), ("android", "int8"),
+                                                          ("host_1t", "float32"), ("host_1t", "int8")]
+    assert "dot-product" not in out[1][2] and "no int8 dot-product" in out[3][2]
