@@ -22,7 +22,7 @@ PUBLIC = {
     "bench", "fetch-benchmark-model", "cpu-peak",
     "table1", "table2", "paper-table2", "paper-vs-reproduced", "accuracy-table", "op-profile-table", "variants-table",
     "training-curves", "evaluation-figure", "latency-figure", "size-figure", "pareto-figure", "roofline-figure",
-    "sensitivity-figure", "summary", "check-config",
+    "sensitivity-figure", "summary", "check-config", "publish-results",
 }
 HIDDEN = {"bench-run", "op-profile"}
 

@@ -40,3 +40,33 @@ def test_sentences_put_float32_first_and_pick_each_devices_cpu():
     assert [(d, s.split(" ")[0]) for _, d, s in out] == [("android", "float32"), ("android", "int8"),
                                                           ("host_1t", "float32"), ("host_1t", "int8")]
     assert "dot-product" not in out[1][2] and "no int8 dot-product" in out[3][2]
+
+
+def test_publishing_a_run_copies_what_the_workflow_wrote_and_labels_the_host(tmp_path):
+    import json
+
+    from mobopt.common import cpuinfo
+    from mobopt.report import publish
+
+    run = tmp_path / "run"
+    (run / "reports/tables").mkdir(parents=True)
+    (run / "reports/figures").mkdir()
+    (run / "results/bench/host_1t/vit").mkdir(parents=True)
+    (run / "reports/tables/table2.csv").write_text("model,variant,device,size,accuracy,p50_ms,p95_ms,partitions\n"
+                                                    "ViT,float32,host_1t,3.5 MB,0.9,0.61,0.66,2\n")
+    (run / "reports/tables/table2.md").write_text("| model |\n")
+    (run / "reports/figures/size.png").write_bytes(b"\x89PNG")
+    (run / "reports/summary.html").write_text("<html></html>")
+    cpu = cpuinfo.parse("model name\t: AMD EPYC\nflags\t\t: avx2 fma avx512f avx512_vnni\n", "x86_64")
+    prov = {"created_utc": "2026-12-01T10:00:00+00:00", "cpu": cpu, "git": {"commit": "abc", "dirty": False},
+            "packages": {"ai-edge-litert": "2.3.0"}, "python": "3.11.7", "cpu_count": 2, "platform": "Linux"}
+    (run / "results/bench/host_1t/vit/float32.json").write_text(json.dumps({"provenance": prov}))
+    dest = publish.publish(run, tmp_path / "docs", "fashion_mnist", "snakemake --cores 2")
+    assert dest.name == "2026-12-01-fashion_mnist-amd-epyc-vnni"
+    assert (dest / "tables/table2.csv").exists() and (dest / "figures/size.png").exists() and (dest / "summary.html").exists()
+    text = (dest / "README.md").read_text()
+    assert "avx512_vnni" in text and "int8 dot product: AVX-512 VNNI" in text and "| ViT | float32 | host_1t |" in text
+    assert "![size.png](figures/size.png)" in text and "commit: abc" in text
+    again = publish.publish(run, tmp_path / "docs", "fashion_mnist", "snakemake --cores 2")
+    assert again == dest and sorted(p.name for p in dest.iterdir()) == ["README.md", "figures", "provenance.json",
+                                                                          "summary.html", "tables"]

@@ -102,6 +102,13 @@ def cmd_summary(a):
     write(a.verdicts, a.table2, a.bench, a.config, a.out)
 
 
+def cmd_publish_results(a):
+    from mobopt.report.publish import publish
+
+    dest = publish(a.results, a.out, a.name, a.command)
+    print(dest)
+
+
 def register(sub) -> None:
     add_table(sub, "table1", cmd_table1, "write Table 1 (models x datasets) from result JSONs", tex="optional")
     add_table(sub, "table2", cmd_table2, "write Table 2 (CSV, Markdown, LaTeX) from result JSONs", tex="optional")
@@ -145,3 +152,10 @@ def register(sub) -> None:
     s.add_argument("--bench", required=True, help="one benchmark JSON, for the run's provenance")
     s.add_argument("--config", type=json_arg, required=True, help="the workflow's config, as JSON")
     s.add_argument("--out", required=True, help="HTML page to write")
+
+    s = add_command(sub, "publish-results", cmd_publish_results,
+                    "copy a finished run's tables, figures and summary into docs/results/<date>-<name>-<cpu>/")
+    s.add_argument("results", help="the folder the workflow ran in (holds results/ and reports/)")
+    s.add_argument("--name", required=True, help="what the run was, e.g. the config's name (fashion_mnist)")
+    s.add_argument("--out", default="docs/results", help="where the dated folder goes (default: %(default)s)")
+    s.add_argument("--command", default="snakemake --cores 2", help="the command that made the run, for its README")
