@@ -268,6 +268,7 @@ def test_android_protocol_over_adb(phone, tiny_tflites, tmp_path):
     for v in out:
         r = json.loads(out[v].read_text())
         assert r["status"] == "ok" and r["device_kind"] == "android" and r["phone_serial"] == ADB_SERIAL
+        assert set(r["phone_cpu"]) >= {"model", "isa", "int8_dot_product"}  # the phone's own /proc/cpuinfo
         assert r["iterations"] >= 1000 and r["repeats_done"] == 2
         assert r["p5_ms"] <= r["p50_ms"] <= r["p95_ms"] and r["p10_ms"] is None and r["p50_ci_ms"] is None
         assert r["p50_range_ms"][0] <= r["p50_ms"] <= r["p50_range_ms"][1]

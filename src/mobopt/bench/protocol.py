@@ -47,7 +47,7 @@ import numpy as np
 
 from mobopt import MobOptError, litert
 from mobopt.bench import devices, stats
-from mobopt.common import provenance
+from mobopt.common import cpuinfo, provenance
 from mobopt.common.atomic import write_json
 from mobopt.litert import unsupported
 
@@ -357,9 +357,11 @@ def measure_android(models: dict[str, Path], device: str, opts: dict[str, Any], 
                 except MobOptError as exc:
                     log.error("%s (load sample): %s", v, exc)
                     side[v].append(f"load sample: {exc}")
+    # the phone's own CPU and its instruction-set features (int8 dot product or not), as every host result records its own
+    phone_cpu = cpuinfo.parse(adb.shell("cat /proc/cpuinfo", check=False))
     results = {}
     for v in order:
-        extras: dict[str, Any] = {"phone_serial": adb.serial}
+        extras: dict[str, Any] = {"phone_serial": adb.serial, "phone_cpu": phone_cpu}
         if repeats[v]:
             try:
                 extras["delegation"] = {**litert.delegation(models[v], threads=aopts["threads"]),
