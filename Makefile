@@ -60,7 +60,7 @@ test-slurm: $(VENV)/.installed-slurm
 
 measure: setup
 	$(BIN)/python benchmarks/workflow_time.py
-	$(BIN)/python benchmarks/train_throughput.py
+	$(BIN)/python benchmarks/train_throughput.py --modes base,xla,bf16,xla+bf16,tensors
 	$(BIN)/python benchmarks/bench_protocol.py
 	$(BIN)/python benchmarks/prepare_throughput.py --images 10000 87000
 	$(BIN)/python benchmarks/mobilenet_train_throughput.py

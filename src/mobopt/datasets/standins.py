@@ -23,6 +23,18 @@ from mobopt.datasets import images, prepared
 from mobopt.datasets.idx import write_idx
 
 
+def digits_28x28() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's 1,797 digits as MNIST-like uint8 images (N, 28, 28) and uint8 labels: each scaled
+    to 0..255, upsampled 3x (nearest) to 24x24 and padded to 28x28."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = np.clip(np.rint(digits.images * (255.0 / 16.0)), 0, 255).astype(np.uint8)
+    x = np.kron(x, np.ones((1, 3, 3), dtype=np.uint8))
+    x = np.pad(x, ((0, 0), (2, 2), (2, 2)))
+    return x, digits.target.astype(np.uint8)
+
+
 def write_digits_as_mnist(out_dir: str | Path, *, test_fraction: float = 0.2, seed: int = 0) -> dict[str, str]:
     """Write scikit-learn's 8x8 digits (real handwriting, 1,797 images) as MNIST-layout IDX .gz files.
 
@@ -31,15 +43,9 @@ def write_digits_as_mnist(out_dir: str | Path, *, test_fraction: float = 0.2, se
     tests: the files go through the real download/IDX/prepare code.  Returns
     the sha256 of each file written.
     """
-    from sklearn.datasets import load_digits
-
     from mobopt.common.download import sha256sum
 
-    digits = load_digits()
-    x = np.clip(np.rint(digits.images * (255.0 / 16.0)), 0, 255).astype(np.uint8)
-    x = np.kron(x, np.ones((1, 3, 3), dtype=np.uint8))
-    x = np.pad(x, ((0, 0), (2, 2), (2, 2)))
-    y = digits.target.astype(np.uint8)
+    x, y = digits_28x28()
     train, test = prepared.stratified_split(y, test_fraction, seed)
     out = Path(out_dir)
     files = {

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import os
+import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -100,7 +101,9 @@ def build_vit(options: dict[str, Any], input_shape: tuple[int, int, int], num_cl
         raise MobOptError(f"model.dim {o['dim']} is not divisible by model.heads {o['heads']}")
     eps = o["layer_norm_epsilon"]
     inputs = keras.Input(input_shape, name="image")
-    norm = layers.Normalization(axis=None, name="normalize")
+    # float32 whatever the global policy: under mixed precision the raw 0..255 pixels and the adapted mean and
+    # variance would be rounded to bfloat16 (8 significant bits) before the subtraction
+    norm = layers.Normalization(axis=None, name="normalize", dtype="float32")
     if train_images is not None:
         norm.adapt(train_images.astype("float32"))
     x = norm(inputs)
@@ -123,7 +126,8 @@ def build_vit(options: dict[str, Any], input_shape: tuple[int, int, int], num_cl
     else:
         x = layers.GlobalAveragePooling1D(name="mean_token")(x)
     x = layers.Dense(o["head_hidden"], activation="gelu", name="head_hidden")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="classifier")(x)
+    # the softmax (and the loss on it) in float32 under mixed precision, as Keras' mixed-precision guide advises
+    outputs = layers.Dense(num_classes, activation="softmax", name="classifier", dtype="float32")(x)
     return keras.Model(inputs, outputs, name="mobtransformer")
 
 
@@ -171,7 +175,7 @@ def build_mobilenetv2(options: dict[str, Any], input_shape: tuple[int, int, int]
     else:
         x = backbone(x, training=False)
         x = layers.Dropout(o["dropout"], name="head_dropout")(x)
-        outputs = layers.Dense(num_outputs, activation="softmax", name="classifier")(x)
+        outputs = layers.Dense(num_outputs, activation="softmax", name="classifier", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=f"mobilenetv2_{float(o['alpha']):g}")
 
 
@@ -186,16 +190,61 @@ def build(options: dict[str, Any], input_shape, num_outputs: int, train_images=N
     return MODELS[name](rest, tuple(input_shape), num_outputs, train_images, weights_dir)
 
 
+def all_layers(model) -> list:
+    """Every layer of ``model``, nested models' layers included (MobileNetV2's ``backbone``)."""
+    out = []
+    for layer in model.layers:
+        out.append(layer)
+        if isinstance(layer, keras.Model):
+            out.extend(all_layers(layer))
+    return out
+
+
+def _float32_policies(node):
+    """A serialized model with every mixed dtype policy (``mixed_bfloat16``...) replaced by ``float32``."""
+    if isinstance(node, dict):
+        if node.get("class_name") in ("DTypePolicy", "FloatDTypePolicy") and \
+                str(node.get("config", {}).get("name", "")).startswith("mixed_"):
+            return {**node, "config": {**node["config"], "name": "float32"}}
+        return {key: _float32_policies(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_float32_policies(value) for value in node]
+    return node
+
+
+def float32_model(model: keras.Model) -> keras.Model:
+    """``model`` itself when it computes in float32, else a float32 copy of it (uncompiled, same weights).
+
+    A model trained under ``train.precision: mixed_bfloat16`` keeps its weights in float32 but its
+    layers compute in bfloat16, and a saved model would carry that policy into every later stage:
+    the converter would write bfloat16 casts into the .tflite, and evaluation would score bfloat16
+    arithmetic.  The copy has the same layers and the same (float32) weights and computes in float32,
+    so it converts to the same graph as a model trained in float32.
+    """
+    if all(layer.dtype_policy.name == "float32" for layer in [model, *all_layers(model)]):
+        return model
+    serialized = keras.saving.serialize_keras_object(model)
+    config = _float32_policies({key: value for key, value in serialized.items() if key != "compile_config"})
+    copy = keras.saving.deserialize_keras_object(config)
+    with tempfile.TemporaryDirectory() as tmp:  # through a weights file: Normalization re-derives its mean from it
+        weights = os.path.join(tmp, "model.weights.h5")
+        model.save_weights(weights)
+        copy.load_weights(weights)
+    return copy
+
+
 def load(path) -> keras.Model:
-    """Load a saved model; importing this module registers the custom layers.
+    """Load a saved model, computing in float32 (:func:`float32_model`); importing this module registers
+    the custom layers.
 
     A truncated or foreign file is one error naming it (Keras' own message for a
     broken zip says "File not found" for a file that exists)."""
     if not os.path.exists(path):
         raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(path))
     try:
-        return keras.models.load_model(path, compile=False)
+        model = keras.models.load_model(path, compile=False)
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
         reason = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
         raise MobOptError(f"{path}: not a readable Keras model ({reason}); delete it and rerun the rule that "
                           "writes it, or point to the right file") from None
+    return float32_model(model)

@@ -23,10 +23,24 @@ keeps a pretrained model as it is (MobileNetV2 on ImageNet).
 
 Images are read from the memory-mapped prepared split batch by batch, so a
 dataset larger than RAM trains as well as MNIST does.
+
+Speed options, both off by default (``benchmarks/train_throughput.py`` measures them):
+``jit_compile`` compiles the train and validation steps with XLA.  Keras refuses XLA while op
+determinism is on (some XLA GPU kernels are not deterministic) and silently falls back, so
+:func:`_compile` turns it on past that check; on a CPU an XLA train step under op determinism is
+bit-reproducible (tests/test_train_speed_options.py), on a GPU that is not checked.  XLA draws
+other dropout masks and fuses differently, so its weights differ from a run without XLA.
+``precision: mixed_bfloat16`` builds the model under Keras' mixed policy (float32 weights,
+bfloat16 matmuls and activations; the input normalisation, LayerNorm statistics, the classifier
+softmax and the loss stay float32).  It pays off only where the CPU has bfloat16 instructions
+(AVX-512 BF16, AMX) or on a GPU.  The saved model.keras always computes in float32
+(:func:`mobopt.models.architectures.float32_model`), so conversion and evaluation see the same
+graph as after float32 training.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
@@ -34,6 +48,7 @@ import logging
 import math
 import shutil
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,7 +67,13 @@ HISTORY_COLUMNS = ("epoch", "phase", "loss", "accuracy", "val_loss", "val_accura
 TRAIN_DEFAULTS: dict[str, Any] = {
     "epochs": 25, "batch_size": 128, "learning_rate": 1e-3, "weight_decay": 1e-4,
     "warmup_epochs": 1, "threads": 2, "frozen_epochs": 0, "fine_tune_learning_rate": 1e-4, "fine_tune_from": 0,
+    "jit_compile": False, "precision": "float32",
 }
+
+#: ``train.precision`` values: Keras dtype policies.
+PRECISIONS = ("float32", "mixed_bfloat16")
+#: CPU features (mobopt.common.cpuinfo) that give TensorFlow bfloat16 arithmetic in hardware.
+BF16_FEATURES = ("avx512_bf16", "amx_bf16")
 
 
 @dataclass(frozen=True)
@@ -230,12 +251,58 @@ def _schedule(keras, phase: Phase, steps_per_epoch: int):
     )
 
 
+@contextlib.contextmanager
+def precision_policy(keras, precision: str):
+    """Layers built (or loaded from a checkpoint) inside compute in ``precision``; the global policy is
+    restored afterwards (a built layer keeps its own policy)."""
+    if precision not in PRECISIONS:
+        raise MobOptError(f"train.precision {precision!r}; known: {', '.join(PRECISIONS)}")
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def use_xla(model, jit_compile: bool) -> None:
+    """Make ``model.compile(jit_compile=True)`` stick under op determinism.
+
+    Keras answers ``jit_compile=True`` with "Model doesn't support jit_compile=True" and runs without
+    XLA whenever op determinism is enabled, because some XLA GPU kernels are not deterministic.
+    Training always enables it (:func:`mobopt.models.runtime.configure_tensorflow`), so the option
+    would do nothing; this sets what Keras refused.  Called after every compile, also the one a
+    resumed checkpoint makes from its saved compile config.
+    """
+    if jit_compile and not model.jit_compile:
+        from mobopt.models.architectures import all_layers
+
+        unsupported = [layer.name for layer in all_layers(model) if not getattr(layer, "supports_jit", True)]
+        if unsupported:  # Keras' other reason to refuse
+            raise MobOptError(f"train.jit_compile: these layers cannot be compiled with XLA: {', '.join(unsupported)}")
+        model._jit_compile = True  # the attribute behind Keras' jit_compile property (the setter is what refuses)
+        model.train_function = model.test_function = model.predict_function = None
+        if not model.jit_compile:
+            raise MobOptError("train.jit_compile: this Keras version does not let XLA be turned on under op determinism")
+
+
 def _compile(keras, model, phase: Phase, tspec: dict[str, Any], steps: int) -> None:
     set_trainable(model, phase, tspec["fine_tune_from"])
-    model.compile(
-        optimizer=keras.optimizers.AdamW(_schedule(keras, phase, steps), weight_decay=tspec["weight_decay"]),
-        loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-    )
+    with warnings.catch_warnings():  # Keras' refusal of XLA under op determinism, overridden just below
+        warnings.filterwarnings("ignore", message="Model doesn't support `jit_compile=True`")
+        model.compile(
+            optimizer=keras.optimizers.AdamW(_schedule(keras, phase, steps), weight_decay=tspec["weight_decay"]),
+            loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=bool(tspec["jit_compile"]),
+        )
+    use_xla(model, bool(tspec["jit_compile"]))
+
+
+def warn_if_bf16_is_emulated(precision: str, device: dict[str, Any], cpu: dict[str, Any]) -> str | None:
+    """A warning when mixed_bfloat16 runs on a CPU without bfloat16 instructions (emulated: slower, not faster)."""
+    if precision != "mixed_bfloat16" or device.get("gpu_visible") or set(BF16_FEATURES) & set(cpu.get("isa") or []):
+        return None
+    return (f"train.precision mixed_bfloat16 on a CPU without {' or '.join(BF16_FEATURES)} ({cpu.get('model')}): "
+            "TensorFlow emulates bfloat16 there, which is usually slower than float32")
 
 
 def write_history(path: Path, rows: list[dict[str, float]]) -> None:
@@ -270,8 +337,12 @@ def train(prepared: str | Path, out_dir: str | Path, experiment: str, spec: dict
              "" if device["gpu_visible"] else "; no GPU visible to TensorFlow")
     import keras
 
+    from mobopt.common import cpuinfo
     from mobopt.models import architectures
 
+    warning = warn_if_bf16_is_emulated(tspec["precision"], device, cpuinfo.describe())
+    if warning:
+        log.warning(warning)
     meta = load_meta(prepared)
     x_train, y_train = load_split(prepared, "train")
     x_val, y_val = load_split(prepared, "val")
@@ -285,7 +356,10 @@ def train(prepared: str | Path, out_dir: str | Path, experiment: str, spec: dict
     if state_path.exists():
         state = json.loads(state_path.read_text())
         if state.get("spec_sha256") == digest and (ckpt_dir / state["model"]).exists():
-            model = keras.models.load_model(ckpt_dir / state["model"])
+            with precision_policy(keras, tspec["precision"]), warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Model doesn't support `jit_compile=True`")
+                model = keras.models.load_model(ckpt_dir / state["model"])  # compiled from its saved config
+            use_xla(model, bool(tspec["jit_compile"]))
             with np.load(ckpt_dir / state["rng"]) as saved:
                 states = [saved[f"arr_{i}"] for i in range(len(saved.files))]
             variables = rng_variables(model)
@@ -302,7 +376,8 @@ def train(prepared: str | Path, out_dir: str | Path, experiment: str, spec: dict
     if model is None:
         # a model trained from scratch adapts its input normalisation on (a bounded sample of) the training images
         sample = np.asarray(x_train[: min(len(x_train), 100_000)])
-        model = architectures.build(spec["model"], meta["image_shape"], num_outputs(meta), sample, weights_dir)
+        with precision_policy(keras, tspec["precision"]):
+            model = architectures.build(spec["model"], meta["image_shape"], num_outputs(meta), sample, weights_dir)
     model.summary(print_fn=log.info)
     params = int(model.count_params())
     resumed_from = initial_epoch
@@ -325,9 +400,12 @@ def train(prepared: str | Path, out_dir: str | Path, experiment: str, spec: dict
         initial_epoch = phase.last
     seconds = time.perf_counter() - t0
     epochs_run = tspec["epochs"] - resumed_from
+    trained_with = {"precision": tspec["precision"], "jit_compile": bool(tspec["jit_compile"]),
+                    "compute_dtype": model.dtype_policy.compute_dtype,
+                    "xla": bool(plan) and bool(model.compiled) and bool(model.jit_compile)}
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(out_dir / "model.keras") as tmp:
-        model.save(tmp)
+        architectures.float32_model(model).save(tmp)  # float32 whatever train.precision (the model itself if so)
     write_history(out_dir / "history.csv", rows)
     metrics = {
         "experiment": experiment,
@@ -339,6 +417,7 @@ def train(prepared: str | Path, out_dir: str | Path, experiment: str, spec: dict
         "resumed_from_epoch": resumed_from,
         "train_seconds_this_run": seconds,
         "train_images_per_second": (epochs_run * len(x_train) / seconds) if epochs_run else None,
+        "training": trained_with,
         "device": device,
         "final": rows[-1] if rows else {},
         "best_val_accuracy": max((r.get("val_accuracy", 0.0) for r in rows), default=None),
