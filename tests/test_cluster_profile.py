@@ -226,14 +226,19 @@ def test_a_phone_gets_a_pareto_figure_but_no_latency_distribution_or_roofline(tm
     assert "reports/figures/latency_host_1t.png" in out
 
 
-def test_the_default_dry_run_is_a_job_table(tmp_path):
-    """`snakemake -n` on the paper config: the job table and the reasons, not every job's block with its JSON options."""
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path)],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = (proc.stdout + proc.stderr).splitlines()
-    assert "Job stats:" in out and "Reasons:" in [line.strip() for line in out]
-    assert len(out) < 150, f"{len(out)} lines"  # 1,146 with every job's block
-    assert not any(line.startswith(("rule ", "localrule ")) or "--options '" in line for line in out)
+def test_the_default_dry_run_has_no_json_walls_and_a_job_table_on_request(tmp_path):
+    """`snakemake -n` on the paper config: every job's block but no shell commands with their JSON options;
+    `--quiet rules`: the job table and the reasons alone."""
+    def dry(*extra):
+        proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path),
+                               *extra], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return (proc.stdout + proc.stderr).splitlines()
+
+    out = dry()
+    assert "Job stats:" in out and not any("--options '" in line or "Shell command" in line for line in out)
+    table = dry("--quiet", "rules")
+    assert "Job stats:" in table and "Reasons:" in [line.strip() for line in table]
+    assert len(table) < 150, f"{len(table)} lines"  # 1,146 with every job's block and shell command
     prof = yaml.safe_load((REPO / "profiles/default/config.yaml").read_text())
-    assert prof["quiet"] == ["rules"] and prof["show-failed-logs"] is True and "printshellcmds" not in prof
+    assert "quiet" not in prof and prof["show-failed-logs"] is True and "printshellcmds" not in prof

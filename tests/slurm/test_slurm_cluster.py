@@ -233,8 +233,7 @@ def test_a_failing_job_ends_the_run_with_an_error(tmp_path, digits):
     assert run.returncode != 0, run.tail()
     jobs = sacct(run.run_id)
     assert [(rule_of(j), j["State"]) for j in jobs] == [("prepare_mnist", "FAILED")]
-    # the terminal ends with the failed job and its cause; the plugin's own message is in the run's log
-    # (the workflow profile's quiet: [rules] keeps Snakemake's per-job blocks out of the terminal)
+    # the terminal shows the plugin's own message and ends with the failed job and its cause
     assert "1 job(s) failed:" in run.output and "  prepare_mnist: " in run.output, run.tail()
     run_logs = "".join(p.read_text() for p in (tmp_path / ".snakemake/log").glob("*.snakemake.log"))
     assert f"SLURM-job '{jobs[0]['JobIDRaw']}' failed" in run.output + run_logs
