@@ -262,3 +262,14 @@ def test_model_and_training_defaults_equal_the_schema():
         assert schema_train[key] == train.TRAIN_DEFAULTS[key], f"experiments.<name>.train.{key}"
     assert Path(workflow_plan.__file__).name == "plan.py"
     assert workflow_plan.DEFAULT_EPOCHS == schema_train["epochs"]
+
+
+def test_new_training_keys_at_their_defaults_do_not_retrain_existing_models():
+    from mobopt.models import train
+
+    cfg = _config()
+    spec = Plan(cfg).train_spec("vit_mnist")["train"]
+    assert "jit_compile" not in spec and "precision" not in spec and spec["epochs"] == 30
+    assert all(train.TRAIN_DEFAULTS[k] == v for k, v in workflow_plan.LATE_TRAIN_KEYS.items())
+    cfg["experiments"]["vit_mnist"]["train"]["jit_compile"] = True
+    assert Plan(cfg).train_spec("vit_mnist")["train"]["jit_compile"] is True

@@ -53,6 +53,10 @@ LATE_DATASET_KEYS: dict[str, Any] = {
 }
 
 
+#: Training keys added after results existed, with their defaults (see :meth:`Plan.train_spec`).
+LATE_TRAIN_KEYS: dict[str, Any] = {"jit_compile": False, "precision": "float32"}
+
+
 class ConfigError(MobOptError):
     """A config value the schema cannot check (a name from a registry); the message names the key."""
 
@@ -149,9 +153,14 @@ class Plan:
         return self.experiments[name].get("train", {}).get("epochs", DEFAULT_EPOCHS) > 0
 
     def train_spec(self, name: str) -> dict[str, Any]:
-        """Only what changes the trained model: editing variants or labels must not retrain."""
+        """Only what changes the trained model: editing variants or labels must not retrain.
+
+        Training keys added after results existed (:data:`LATE_TRAIN_KEYS`) are left out while they sit at their
+        defaults, so a schema default does not change the train rule's params and retrain every existing model.
+        """
         exp = self.experiments[name]
-        return {"model": exp["model"], "train": exp.get("train", {})}
+        train = {k: v for k, v in exp.get("train", {}).items() if k not in LATE_TRAIN_KEYS or v != LATE_TRAIN_KEYS[k]}
+        return {"model": exp["model"], "train": train}
 
     def train_threads(self, name: str) -> int:
         return self.experiments[name].get("train", {}).get("threads", 2)
