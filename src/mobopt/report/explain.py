@@ -77,7 +77,7 @@ def sentence(row: dict[str, Any], base: dict[str, Any] | None, cpu: dict[str, An
     """Why ``row``'s variant is as fast as it is, against ``base`` (float32 of the same experiment and device)."""
     variant = row["variant"]
     if row.get("status") not in (None, "ok"):
-        return f"{variant}: {row.get('flags') or row.get('status')}."
+        return f"{variant}: {str(row.get('flags') or row.get('status')).rstrip('.')}."
     p50, base_p50 = _num(row.get("p50_ms")), _num(base.get("p50_ms")) if base else None
     ratio = p50 / base_p50 if p50 is not None and base_p50 else None
     head = f"{variant} ({p50:.3g} ms p50)" if p50 is not None else variant
