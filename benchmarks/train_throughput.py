@@ -29,11 +29,19 @@ the median img/s per mode, the median of the paired per-round ratios to ``base``
 process kept busy (CPU time / wall time over the same steps), the warm-up and the set-up per fit.
 
 Accuracy: per mode and seed, a fresh model trained ``--accuracy-epochs`` epochs (the workflow's
-schedule, warm-up epoch included) on scikit-learn's digits upsampled to 28x28 as the tests do
-(1,438 training and 359 validation images, a fixed stratified split), then the validation accuracy
-of the model as the mode computes it and of the float32 model that training saves; the spread over
-``--accuracy-seeds`` seeds is the noise a difference between modes must exceed.  ``--accuracy-epochs
-0`` skips this part.
+schedule, warm-up epoch included) on ``--accuracy-data``: ``digits`` is scikit-learn's digits upsampled
+to 28x28 as the tests do (1,438 training and 359 validation images, a fixed stratified split: one
+image is 0.28 pp, so only large differences show); ``fashion_mnist`` is the real Fashion-MNIST training
+set (Debian's ``dataset-fashion-mnist`` or ``--fashion-mnist-dir``), 54,000 training and 6,000
+validation images split as the workflow does (one image is 0.017 pp).  Reported: the validation
+accuracy of the model as the mode computes it and of the float32 model that training saves; the
+spread over ``--accuracy-seeds`` seeds is the noise a difference between modes must exceed.
+``--accuracy-epochs 0`` skips this part.
+
+Another CPU's kernels: oneDNN, which runs TensorFlow's matmuls on x86, honours ``ONEDNN_MAX_CPU_ISA``
+(e.g. ``AVX2``): set, it limits the kernels to that instruction set as on a CPU without AVX-512, and the
+bf16 modes run anyway so that the cost of emulated bfloat16 is measured rather than assumed.  It is
+printed with the CPU line; what the CPU would do natively is not.
 
 Defaults should take 5-7 minutes on 2 quiet cores at ~400 img/s (an estimate from runs with tiny
 arguments on a busy host; ``total`` is printed at the end).  ``--json`` writes every figure.
@@ -67,9 +75,35 @@ def parse_modes(text: str) -> list[str]:
 
 
 def bf16_skip_reason(isa: list[str]) -> str | None:
-    if "avx512_bf16" in isa:
+    if "avx512_bf16" in isa or os.environ.get("ONEDNN_MAX_CPU_ISA"):
         return None
     return "this CPU lacks avx512_bf16 (/proc/cpuinfo), so TensorFlow emulates bfloat16 and the mode says nothing useful"
+
+
+def accuracy_data(name: str, fashion_dir: str | None):
+    """Training and validation images (uint8, NHWC) and labels for the accuracy part, and their description."""
+    import numpy as np
+
+    from mobopt.datasets.prepared import stratified_split
+
+    if name == "digits":
+        from mobopt.datasets.standins import digits_28x28
+
+        x, y = digits_28x28()
+        fraction, described = 0.2, "digits 28x28"
+    else:
+        from pathlib import Path
+
+        from mobopt.datasets import fashion_mnist
+        from mobopt.datasets.idx import read_idx
+
+        folder = Path(fashion_dir or fashion_mnist.DEBIAN_DIR)
+        x = read_idx(folder / "train-images-idx3-ubyte.gz", expect_ndim=3)
+        y = read_idx(folder / "train-labels-idx1-ubyte.gz", expect_ndim=1)
+        fraction, described = 0.1, f"Fashion-MNIST from {folder}"
+    x, y = x[..., None], y.astype(np.int64)
+    train_idx, val_idx = stratified_split(y, fraction, 0)
+    return x[train_idx], y[train_idx], x[val_idx].astype("float32"), y[val_idx], described
 
 
 def main():
@@ -80,6 +114,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--accuracy-epochs", type=int, default=3, help="epochs of digits per mode and seed; 0: no accuracy")
     ap.add_argument("--accuracy-seeds", type=int, default=2)
+    ap.add_argument("--accuracy-data", choices=("digits", "fashion_mnist"), default="digits")
+    ap.add_argument("--fashion-mnist-dir", default=None, help="the four IDX files (default: Debian's copy)")
     ap.add_argument("--json", help="also write every figure to this file")
     args = ap.parse_args()
     images = max(2 * BATCH, args.images // BATCH * BATCH)
@@ -93,7 +129,9 @@ def main():
     from mobopt.common import cpuinfo
 
     cpu = cpuinfo.describe()
-    print(f"CPU: {cpuinfo.summary(cpu)}; {os.cpu_count()} logical CPUs visible, {args.threads} threads")
+    limit = os.environ.get("ONEDNN_MAX_CPU_ISA")
+    print(f"CPU: {cpuinfo.summary(cpu)}; {os.cpu_count()} logical CPUs visible, {args.threads} threads"
+          + (f"; oneDNN kernels limited to ONEDNN_MAX_CPU_ISA={limit}" if limit else ""))
     reason = bf16_skip_reason(cpu.get("isa") or [])
     modes = [m for m in args.modes if not (reason and MODES[m][1] != "float32")]
     for m in args.modes:
@@ -199,15 +237,9 @@ def main():
     # --------------------------------------------------------------- accuracy
     accuracy = {}
     if args.accuracy_epochs > 0:
-        from mobopt.datasets.prepared import stratified_split
-        from mobopt.datasets.standins import digits_28x28
-
-        dx, dy = digits_28x28()
-        dx, dy = dx[..., None], dy.astype(np.int64)
-        train_idx, val_idx = stratified_split(dy, 0.2, 0)
-        xt, yt, xv, yv = dx[train_idx], dy[train_idx], dx[val_idx].astype("float32"), dy[val_idx]
+        xt, yt, xv, yv, described = accuracy_data(args.accuracy_data, args.fashion_mnist_dir)
         dsteps = -(-len(xt) // BATCH)
-        print(f"\naccuracy: digits 28x28, {len(xt)} train / {len(xv)} validation images, {args.accuracy_epochs} epoch(s) "
+        print(f"\naccuracy: {described}, {len(xt)} train / {len(xv)} validation images, {args.accuracy_epochs} epoch(s) "
               f"(the workflow's schedule: {TRAIN_DEFAULTS['warmup_epochs']} warm-up epoch, cosine decay), "
               f"seeds 0..{args.accuracy_seeds - 1}")
         for mode in [m for m in modes if m != "tensors"]:
@@ -237,7 +269,8 @@ def main():
         with open(args.json, "w") as fh:
             json.dump({"cpu": cpu, "threads": args.threads, "images": images, "rounds": args.rounds, "batch": BATCH,
                        "skipped": {m: reason for m in args.modes if m not in modes}, "tensorflow": tf.__version__,
-                       "keras": keras.__version__, "speed": results, "accuracy": accuracy}, fh, indent=2)
+                       "keras": keras.__version__, "onednn_max_cpu_isa": limit, "accuracy_data": args.accuracy_data,
+                       "speed": results, "accuracy": accuracy}, fh, indent=2)
 
 
 if __name__ == "__main__":

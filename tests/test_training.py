@@ -53,8 +53,10 @@ def test_same_seed_gives_byte_identical_tflite(tmp_path, prepared_digits):
 
 def test_resumes_after_kill(tmp_path, prepared_digits):
     """SIGKILL mid-training, rerun: it continues from the checkpoint and ends where an uninterrupted run ends
-    (per-epoch data order from (seed, epoch), and optimizer and dropout RNG state in the checkpoint)."""
-    spec = {"model": DROPOUT_MODEL, "train": {**TINY_SPEC["train"], "epochs": 6}}
+    (per-epoch data order from (seed, epoch), augmentation from (seed, epoch, batch), and optimizer and dropout
+    RNG state in the checkpoint)."""
+    augmentation = {"horizontal_flip": True, "max_shift": 2}  # both drawn at random: what a resume must redraw
+    spec = {"model": DROPOUT_MODEL, "train": {**TINY_SPEC["train"], "epochs": 6, "augmentation": augmentation}}
     out = tmp_path / "model"
     cmd = [sys.executable, "-m", "mobopt", "train", "--experiment", "r", "--data", str(prepared_digits),
            "--out", str(out), "--spec", json.dumps(spec), "--seed", "3"]

@@ -24,6 +24,14 @@ keeps a pretrained model as it is (MobileNetV2 on ImageNet).
 Images are read from the memory-mapped prepared split batch by batch, so a
 dataset larger than RAM trains as well as MNIST does.
 
+Augmentation (``train.augmentation``, off by default: a horizontal flip turns digits into other
+shapes): a random horizontal flip and a random shift of up to ``max_shift`` pixels (zero padding,
+then a crop back to size: the usual CIFAR and Fashion-MNIST recipe), applied to the uint8 batch in
+the input thread.  It is written here rather than with Keras' RandomFlip/RandomTranslation layers
+because those would either sit in the exported model or draw from a generator state that a resumed
+run cannot restore; here every batch draws from its own ``(seed, epoch, batch)`` generator, so a
+resumed run augments exactly as an uninterrupted one.
+
 Speed options, both off by default (``benchmarks/train_throughput.py`` measures them):
 ``jit_compile`` compiles the train and validation steps with XLA.  Keras refuses XLA while op
 determinism is on (some XLA GPU kernels are not deterministic) and silently falls back, so
@@ -67,7 +75,7 @@ HISTORY_COLUMNS = ("epoch", "phase", "loss", "accuracy", "val_loss", "val_accura
 TRAIN_DEFAULTS: dict[str, Any] = {
     "epochs": 25, "batch_size": 128, "learning_rate": 1e-3, "weight_decay": 1e-4,
     "warmup_epochs": 1, "threads": 2, "frozen_epochs": 0, "fine_tune_learning_rate": 1e-4, "fine_tune_from": 0,
-    "jit_compile": False, "precision": "float32",
+    "jit_compile": False, "precision": "float32", "augmentation": {"horizontal_flip": False, "max_shift": 0},
 }
 
 #: ``train.precision`` values: Keras dtype policies.
@@ -118,27 +126,57 @@ def spec_hash(spec: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
-def _batches(tf, x: np.ndarray, y: np.ndarray, orders):
+def augment(images: np.ndarray, rng: np.random.Generator, horizontal_flip: bool = False,
+            max_shift: int = 0) -> np.ndarray:
+    """A batch (N, H, W, C) flipped left-right at random (half of it) and shifted by up to ``max_shift``
+    pixels each way (zero fill); the input is not modified."""
+    out = np.array(images, copy=True)
+    if horizontal_flip:
+        flip = rng.random(len(out)) < 0.5
+        out[flip] = out[flip][:, :, ::-1]
+    if max_shift:
+        n, h, w = out.shape[:3]
+        if max_shift >= min(h, w):
+            raise MobOptError(f"train.augmentation.max_shift {max_shift} must be smaller than the image ({h}x{w})")
+        padded = np.pad(out, ((0, 0), (max_shift, max_shift), (max_shift, max_shift), (0, 0)))
+        offsets = rng.integers(0, 2 * max_shift + 1, size=(n, 2))
+        for i, (dy, dx) in enumerate(offsets):
+            out[i] = padded[i, dy:dy + h, dx:dx + w]
+    return out
+
+
+def _batches(tf, x: np.ndarray, y: np.ndarray, orders, augmentation: dict[str, Any] | None = None):
     """A tf.data pipeline over index batches: images gathered from ``x`` (uint8, possibly memory-mapped)
-    in a background thread, cast to float per batch; memory holds a few batches, not the dataset."""
+    in a background thread, augmented when asked (``orders`` then yields each batch's generator too),
+    cast to float per batch; memory holds a few batches, not the dataset."""
+    active = bool(augmentation) and (augmentation.get("horizontal_flip") or augmentation.get("max_shift"))
+
     def gen():
-        for idx in orders():
-            yield x[idx], y[idx]
+        for item in orders():
+            if active:
+                idx, rng = item
+                yield augment(x[idx], rng, bool(augmentation.get("horizontal_flip")),
+                              int(augmentation.get("max_shift") or 0)), y[idx]
+            else:
+                idx = item[0] if isinstance(item, tuple) else item
+                yield x[idx], y[idx]
 
     sig = (tf.TensorSpec((None, *x.shape[1:]), tf.uint8), tf.TensorSpec((None,), tf.int64))
     ds = tf.data.Dataset.from_generator(gen, output_signature=sig)
     return ds.map(lambda a, b: (tf.cast(a, tf.float32), b)).prefetch(2)
 
 
-def epoch_batches(tf, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, first: int, last: int):
-    """Batches for epochs ``first..last-1``, each epoch in the order drawn from ``(seed, epoch)``."""
+def epoch_batches(tf, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, first: int, last: int,
+                  augmentation: dict[str, Any] | None = None):
+    """Batches for epochs ``first..last-1``, each epoch in the order drawn from ``(seed, epoch)``, each
+    batch augmented (if asked) from its own ``(seed, epoch, batch)`` generator."""
     def orders():
         for e in range(first, last):
             perm = np.random.default_rng([seed, e]).permutation(len(x))
-            for start in range(0, len(perm), batch_size):
-                yield perm[start:start + batch_size]
+            for b, start in enumerate(range(0, len(perm), batch_size)):
+                yield perm[start:start + batch_size], np.random.default_rng([seed, e, b, 1])
 
-    return _batches(tf, x, y, orders)
+    return _batches(tf, x, y, orders, augmentation)
 
 
 def eval_batches(tf, x: np.ndarray, y: np.ndarray, batch_size: int = 256):
@@ -328,6 +366,7 @@ def train(prepared: str | Path, out_dir: str | Path, experiment: str, spec: dict
     """Train ``spec['model']`` on the prepared dataset; write model.keras, history.csv, metrics.json."""
     prepared, out_dir = Path(prepared), Path(out_dir)
     tspec = {**TRAIN_DEFAULTS, **spec.get("train", {})}
+    tspec["augmentation"] = {**TRAIN_DEFAULTS["augmentation"], **(tspec.get("augmentation") or {})}
     plan = phases(tspec)
     from mobopt.models.runtime import configure_tensorflow, device_info
 
@@ -392,7 +431,8 @@ def train(prepared: str | Path, out_dir: str | Path, experiment: str, spec: dict
         log.info("phase %s: epochs %d..%d at learning rate %g", phase.name, max(initial_epoch, phase.first) + 1,
                  phase.last, phase.learning_rate)
         model.fit(
-            epoch_batches(tf, x_train, y_train, tspec["batch_size"], seed, initial_epoch, phase.last),
+            epoch_batches(tf, x_train, y_train, tspec["batch_size"], seed, initial_epoch, phase.last,
+                          tspec["augmentation"]),
             validation_data=eval_batches(tf, x_val, y_val),
             epochs=phase.last, initial_epoch=initial_epoch, steps_per_epoch=steps,
             callbacks=[_callback_class()(ckpt_dir, rows, digest, phase.name), progress, *(callbacks or [])], verbose=2,

@@ -54,7 +54,15 @@ LATE_DATASET_KEYS: dict[str, Any] = {
 
 
 #: Training keys added after results existed, with their defaults (see :meth:`Plan.train_spec`).
-LATE_TRAIN_KEYS: dict[str, Any] = {"jit_compile": False, "precision": "float32"}
+LATE_TRAIN_KEYS: dict[str, Any] = {"jit_compile": False, "precision": "float32",
+                                   "augmentation": {"horizontal_flip": False, "max_shift": 0}}
+
+
+def _at_default(value: Any, default: Any) -> bool:
+    """``value`` says no more than ``default`` (an object counts key by key: ``{}`` is all defaults)."""
+    if isinstance(default, dict) and isinstance(value, dict):
+        return all(value.get(k, d) == d for k, d in default.items()) and set(value) <= set(default)
+    return value == default
 
 
 class ConfigError(MobOptError):
@@ -159,7 +167,8 @@ class Plan:
         defaults, so a schema default does not change the train rule's params and retrain every existing model.
         """
         exp = self.experiments[name]
-        train = {k: v for k, v in exp.get("train", {}).items() if k not in LATE_TRAIN_KEYS or v != LATE_TRAIN_KEYS[k]}
+        train = {k: v for k, v in exp.get("train", {}).items()
+                 if k not in LATE_TRAIN_KEYS or not _at_default(v, LATE_TRAIN_KEYS[k])}
         return {"model": exp["model"], "train": train}
 
     def train_threads(self, name: str) -> int:
