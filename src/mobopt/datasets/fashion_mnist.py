@@ -26,7 +26,7 @@ from typing import Any
 
 from mobopt import MobOptError
 from mobopt.common.atomic import write_json
-from mobopt.common.download import RemoteFile
+from mobopt.common.download import RemoteFile, md5sum
 from mobopt.datasets import fetch, mnist, prepared
 
 log = logging.getLogger(__name__)
@@ -74,14 +74,6 @@ def content_digest(path: Path) -> tuple[int, str]:
     except (OSError, EOFError, zlib.error) as exc:
         raise MobOptError(f"{path}: not a readable gzip file ({exc}); the file is corrupt or truncated") from exc
     return size, digest.hexdigest()
-
-
-def md5sum(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def check_file(path: Path, source: str, origin: Any = None) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mobopt import MobOptError
-from mobopt.datasets import asl_alphabet, fashion_mnist, imagenet_subset, mnist, prepared
+from mobopt.datasets import asl_alphabet, cifar10, fashion_mnist, imagenet_subset, mnist, prepared
 
 
 def _as_given(options: dict[str, Any]) -> dict[str, Any]:
@@ -73,6 +73,16 @@ DATASETS: dict[str, Dataset] = {
         download=fashion_mnist.download,
         prepare=fashion_mnist.prepare,
         resolve_options=fashion_mnist.resolve_options,
+    ),
+    "cifar10": Dataset(
+        name="cifar10",
+        description="CIFAR-10 (Krizhevsky): 10 classes of 32x32 colour photos, 50k train / 10k test (pickled batches)",
+        classes=cifar10.CLASSES,
+        image_shape=cifar10.image_shape,
+        raw_files=lambda options: [cifar10.ARCHIVE.name],
+        download=cifar10.download,
+        prepare=cifar10.prepare,
+        extracted=True,
     ),
     "asl_alphabet": Dataset(
         name="asl_alphabet",
