@@ -91,6 +91,27 @@ def test_keys_added_later_reach_the_rules_only_when_set():
     assert "max_image_pixels" not in paper and "max_member_bytes" not in paper and paper["image_size"] == 224
 
 
+def test_fashion_mnist_shape_keys_at_their_defaults_leave_the_rules_as_they_were():
+    """image_size/channels of Fashion-MNIST are late keys of that dataset only: ASL's image_size 28 must stay."""
+    cfg = _config("fashion_mnist")
+    assert cfg["datasets"]["fashion_mnist"]["image_size"] == 28 and cfg["datasets"]["fashion_mnist"]["channels"] == 1
+    options = Plan(cfg).dataset_options("fashion_mnist")
+    assert "image_size" not in options and "channels" not in options
+    cfg["datasets"]["fashion_mnist"].update(image_size=32, channels=3)
+    plan = Plan(cfg)
+    assert plan.dataset_options("fashion_mnist")["image_size"] == 32 and plan.dataset_options("fashion_mnist")["channels"] == 3
+    assert datasets.get("fashion_mnist").image_shape(cfg["datasets"]["fashion_mnist"]) == (32, 32, 3)
+    paper = _config("config")
+    paper["datasets"]["asl_alphabet"]["image_size"] = 28
+    assert Plan(paper).dataset_options("asl_alphabet")["image_size"] == 28
+    assert fashion_mnist_defaults() == workflow_plan.LATE_KEYS_OF_DATASET["fashion_mnist"]
+
+
+def fashion_mnist_defaults():
+    props = SCHEMA["properties"]["datasets"]["properties"]["fashion_mnist"]["properties"]
+    return {key: props[key]["default"] for key in ("image_size", "channels")}
+
+
 def test_convert_inputs_and_the_graph_opt_argument():
     plan = Plan(_config())
     plain = plan.convert_inputs("vit_mnist", "int8")

@@ -24,7 +24,7 @@ from typing import Any
 from mobopt import MobOptError
 from mobopt.bench import devices as device_registry
 from mobopt.common import download
-from mobopt.datasets import archives, fetch, images, kaggle
+from mobopt.datasets import archives, fashion_mnist, fetch, images, kaggle
 from mobopt.datasets import registry as dataset_registry
 from mobopt.datasets.prepared import TREE, split_files
 from mobopt.models import pretrained
@@ -50,6 +50,11 @@ LATE_DATASET_KEYS: dict[str, Any] = {
     **{key: download.FETCH_DEFAULTS[key] for key in ("attempt_timeout", "min_rate", "rate_window")},
     **archives.EXTRACT_DEFAULTS,
     **images.IMAGE_DEFAULTS,
+}
+#: The same for keys that only some datasets have, by dataset: their defaults differ between datasets
+#: (Fashion-MNIST's ``image_size`` is 28, a photo dataset's 224), so they cannot join the list above.
+LATE_KEYS_OF_DATASET: dict[str, dict[str, Any]] = {
+    "fashion_mnist": fashion_mnist.SHAPE_DEFAULTS,
 }
 
 
@@ -218,10 +223,11 @@ class Plan:
         return out
 
     def dataset_options(self, dataset: str) -> dict[str, Any]:
-        """The dataset's config block as its download and prepare rules get it (:data:`LATE_DATASET_KEYS` at their
-        defaults left out: the code applies the same defaults)."""
+        """The dataset's config block as its download and prepare rules get it (:data:`LATE_DATASET_KEYS` and the
+        dataset's :data:`LATE_KEYS_OF_DATASET` at their defaults left out: the code applies the same defaults)."""
+        late = {**LATE_DATASET_KEYS, **LATE_KEYS_OF_DATASET.get(dataset, {})}
         return {key: value for key, value in self.config["datasets"][dataset].items()
-                if key not in LATE_DATASET_KEYS or value != LATE_DATASET_KEYS[key]}
+                if key not in late or value != late[key]}
 
     def source_inputs(self, dataset: str) -> list[str]:
         """The user's own files a ``source: path`` download copies: the download rule's inputs.
