@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mobopt import MobOptError
-from mobopt.datasets import asl_alphabet, cifar10, fashion_mnist, imagenet_subset, mnist, prepared
+from mobopt.datasets import asl_alphabet, cifar10, fashion_mnist, imagenet, imagenet_subset, mnist, prepared
 
 
 def _as_given(options: dict[str, Any]) -> dict[str, Any]:
@@ -104,6 +104,15 @@ DATASETS: dict[str, Dataset] = {
         download=imagenet_subset.download,
         prepare=imagenet_subset.prepare,
         extracted=True,
+    ),
+    "imagenet": Dataset(
+        name="imagenet",
+        description="ImageNet-1k (ILSVRC2012) read from a local copy: 1000 classes, 1.28M train / 50k val photos",
+        classes=imagenet.WNIDS,
+        image_shape=prepared.image_shape,
+        raw_files=lambda options: [],  # read in place: the download only checks the copy and records where it is
+        download=imagenet.download,
+        prepare=imagenet.prepare,
     ),
 }
 

@@ -214,10 +214,10 @@ class Plan:
     def raw_outputs(self, dataset: str) -> dict[str, Any]:
         """The download's outputs: raw files, SOURCE.json, and for archives the extracted tree (a directory)."""
         spec = dataset_registry.get(dataset)
-        out: dict[str, Any] = {
-            "files": [f"data/raw/{dataset}/{f}" for f in spec.raw_files(self.config["datasets"][dataset])],
-            "record": f"data/raw/{dataset}/SOURCE.json",
-        }
+        files = [f"data/raw/{dataset}/{f}" for f in spec.raw_files(self.config["datasets"][dataset])]
+        # a dataset read in place (ImageNet) has no raw files: SOURCE.json alone says where it is
+        out: dict[str, Any] = {"files": files} if files else {}
+        out["record"] = f"data/raw/{dataset}/SOURCE.json"
         if spec.extracted:
             out["tree"] = f"data/raw/{dataset}/{TREE}"
         return out
@@ -243,7 +243,7 @@ class Plan:
         options = dataset_registry.get(dataset).resolve_options(self.config["datasets"][dataset])
         if options.get("source") != "path" or not options.get("path"):
             return []
-        outputs = {Path(f).absolute() for f in self.raw_outputs(dataset)["files"]}
+        outputs = {Path(f).absolute() for f in self.raw_outputs(dataset).get("files", [])}
         found: list[str] = []
         for name in dataset_registry.get(dataset).raw_files(options):
             src = fetch.local_file(options, name)
