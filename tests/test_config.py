@@ -303,7 +303,7 @@ def test_nested_config_on_the_command_line(tmp_path):
         (lambda c: c["experiments"]["vit_mnist"].update(variants=["float32", "int4"]),
          "config key experiments.vit_mnist.variants: unknown variant 'int4'; known: float32, int8"),
         (lambda c: c["benchmark"].update(devices=["pixel9"]), "config key benchmark.devices: unknown device 'pixel9'"),
-        (lambda c: c["experiments"]["vit_mnist"].update(dataset="cifar10"), "unknown dataset 'cifar10'"),
+        (lambda c: c["experiments"]["vit_mnist"].update(dataset="svhn"), "unknown dataset 'svhn'"),
     ],
 )
 def test_unknown_registry_names_fail_at_start(tmp_path, edit, message):

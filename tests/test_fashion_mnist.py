@@ -13,10 +13,11 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import REPO, mobopt_cli
 
-from mobopt import MobOptError
+from mobopt import MobOptError, datasets
 from mobopt.datasets import fashion_mnist
 
 DEBIAN = Path(fashion_mnist.DEBIAN_DIR)
@@ -46,6 +47,11 @@ def test_debians_copy_is_found_and_passes(tmp_path):
     meta = fashion_mnist.prepare(tmp_path / "raw", tmp_path / "prepared", {"validation_fraction": 0.1}, seed=1)
     assert meta["classes"][0] == "T-shirt/top" and meta["classes"][-1] == "Ankle boot"
     assert meta["counts"] == {"train": 54000, "val": 6000, "test": 10000} and meta["image_shape"] == [28, 28, 1]
+    as_cifar = fashion_mnist.prepare(tmp_path / "raw", tmp_path / "as_cifar", {"image_size": 32, "channels": 3}, seed=1)
+    assert as_cifar["image_shape"] == [32, 32, 3] and as_cifar["counts"] == meta["counts"]
+    grey, _ = datasets.load_split(tmp_path / "prepared", "test")
+    rgb, _ = datasets.load_split(tmp_path / "as_cifar", "test")
+    assert np.array_equal(rgb[:, 2:30, 2:30, :], np.repeat(grey, 3, axis=-1)) and rgb.sum() == grey.sum() * 3
 
 
 @needs_real_files
@@ -98,6 +104,39 @@ def test_a_missing_file_is_named(tmp_path):
 def test_auto_falls_back_to_the_official_mirror_without_debians_copy(tmp_path):
     opts = fashion_mnist.resolve_options({"source": "auto", "path": str(tmp_path)})
     assert opts["source"] == "url"
+
+
+@pytest.fixture(scope="module")
+def generated_raw(tmp_path_factory, digits_idx):
+    """A generated IDX tree (scikit-learn's digits in the four files' names) fetched as Fashion-MNIST (verify: false)."""
+    raw = tmp_path_factory.mktemp("fmnist-raw")
+    fashion_mnist.download({"source": "path", "path": str(digits_idx), "verify": False, "progress": False}, raw)
+    return raw
+
+
+@pytest.mark.parametrize("size, channels", [(32, 3), (32, 1), (29, 3)])
+def test_image_size_pads_centred_and_channels_repeat_the_grey_plane(tmp_path, generated_raw, size, channels):
+    plain = fashion_mnist.prepare(generated_raw, tmp_path / "plain", {}, seed=1)
+    meta = fashion_mnist.prepare(generated_raw, tmp_path / "fit", {"image_size": size, "channels": channels}, seed=1)
+    assert "padded_from" not in plain and plain["image_shape"] == [28, 28, 1]
+    assert meta["image_shape"] == [size, size, channels] and meta["padded_from"] == [28, 28, 1]
+    assert list(datasets.get("fashion_mnist").image_shape({"image_size": size, "channels": channels})) == meta["image_shape"]
+    assert meta["counts"] == plain["counts"]
+    top = (size - 28) // 2
+    for split in ("train", "val", "test"):
+        x, y = datasets.load_split(tmp_path / "plain", split)
+        fit, fit_y = datasets.load_split(tmp_path / "fit", split)
+        assert fit.shape == (len(x), size, size, channels) and fit.dtype == np.uint8 and np.array_equal(fit_y, y)
+        assert np.array_equal(fit[:, top:top + 28, top:top + 28, :], np.repeat(x, channels, axis=-1))
+        border = fit.copy()
+        border[:, top:top + 28, top:top + 28, :] = 0
+        assert not border.any()  # zeros all round
+
+
+def test_images_are_never_shrunk(tmp_path, generated_raw):
+    with pytest.raises(MobOptError, match="image_size 24 is smaller than the images"):
+        fashion_mnist.prepare(generated_raw, tmp_path / "out", {"image_size": 24}, seed=1)
+    assert not (tmp_path / "out" / "train_x.npy").exists()
 
 
 # ---------------------------------------------------------------- the chain on the real data

@@ -91,6 +91,30 @@ def test_keys_added_later_reach_the_rules_only_when_set():
     assert "max_image_pixels" not in paper and "max_member_bytes" not in paper and paper["image_size"] == 224
 
 
+def test_fashion_mnist_shape_keys_at_their_defaults_leave_the_rules_as_they_were():
+    """image_size/channels of Fashion-MNIST are late keys of that dataset only: ASL's image_size 28 must stay."""
+    cfg = _config("fashion_mnist")
+    assert cfg["datasets"]["fashion_mnist"]["image_size"] == 28 and cfg["datasets"]["fashion_mnist"]["channels"] == 1
+    options = Plan(cfg).dataset_options("fashion_mnist")
+    assert "image_size" not in options and "channels" not in options
+    cfg["datasets"]["fashion_mnist"].update(image_size=32, channels=3)
+    plan = Plan(cfg)
+    assert plan.dataset_options("fashion_mnist")["image_size"] == 32 and plan.dataset_options("fashion_mnist")["channels"] == 3
+    assert datasets.get("fashion_mnist").image_shape(cfg["datasets"]["fashion_mnist"]) == (32, 32, 3)
+    paper = _config("config")
+    paper["datasets"]["asl_alphabet"]["image_size"] = 28
+    assert Plan(paper).dataset_options("asl_alphabet")["image_size"] == 28
+
+
+def test_a_dataset_read_in_place_has_only_its_record_as_download_output(tmp_path):
+    cfg = _config("fashion_mnist")
+    cfg["datasets"]["imagenet"] = {"source": "path", "path": str(tmp_path)}
+    cfg["experiments"]["vit_fashion_mnist"]["dataset"] = "imagenet"
+    plan = Plan(cfg)
+    assert plan.raw_outputs("imagenet") == {"record": "data/raw/imagenet/SOURCE.json"}
+    assert plan.source_inputs("imagenet") == [] and "data/prepared/imagenet/test_x.npy" in plan.prepared_files("imagenet")
+
+
 def test_convert_inputs_and_the_graph_opt_argument():
     plan = Plan(_config())
     plain = plan.convert_inputs("vit_mnist", "int8")
@@ -220,10 +244,11 @@ def _schema_defaults(node: dict) -> dict:
 def _code_defaults():
     from mobopt.bench import android, measurement, protocol
     from mobopt.common import download
-    from mobopt.datasets import archives, images
+    from mobopt.datasets import archives, fashion_mnist, imagenet, images
     from mobopt.optimize import convert, graphopt, mixed_precision, pruning
 
     props = SCHEMA["properties"]
+    ds = props["datasets"]["properties"]
     defs = SCHEMA["$defs"]
     exp = props["experiments"]["additionalProperties"]["properties"]
     go = props["graph_opt"]["properties"]
@@ -240,10 +265,12 @@ def _code_defaults():
         ("datasets.<name> ($defs.fetch)", _schema_defaults(defs["fetch"]), download.FETCH_DEFAULTS),
         ("datasets.<name> ($defs.archive)", _schema_defaults(defs["archive"]), archives.EXTRACT_DEFAULTS),
         ("datasets.<name> ($defs.images)", _schema_defaults(defs["images"]), images.IMAGE_DEFAULTS),
+        ("datasets.fashion_mnist", _schema_defaults(ds["fashion_mnist"]), fashion_mnist.SHAPE_DEFAULTS),
+        ("datasets.imagenet", _schema_defaults(ds["imagenet"]), imagenet.IMAGENET_DEFAULTS),
     ]
 
 
-@pytest.mark.parametrize("index", range(11))
+@pytest.mark.parametrize("index", range(13))
 def test_schema_defaults_equal_the_code_defaults(index):
     """The schema documents every key the code defaults, with the same value (the code is the one source)."""
     where, schema, code = _code_defaults()[index]

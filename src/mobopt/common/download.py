@@ -82,6 +82,15 @@ def sha256sum(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+def md5sum(path: str | os.PathLike) -> str:
+    """md5 of a file, streamed: only to compare with a checksum a dataset publishes (never as a pin of ours)."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def verify(path: str | os.PathLike, expected: RemoteFile, *, label: str | None = None) -> str:
     """Check size and sha256 of ``path`` against ``expected``; return the computed sha256.
 

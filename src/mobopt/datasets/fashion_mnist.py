@@ -26,7 +26,7 @@ from typing import Any
 
 from mobopt import MobOptError
 from mobopt.common.atomic import write_json
-from mobopt.common.download import RemoteFile
+from mobopt.common.download import RemoteFile, md5sum
 from mobopt.datasets import fetch, mnist, prepared
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,15 @@ CONTENT = {
     "t10k-labels-idx1-ubyte.gz": (10008, "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
 }
 FILES = tuple(CONTENT)
+#: The shape options and their defaults, the files' own shape (the schema documents the same; a test checks).
+#: ``image_size: 32, channels: 3`` makes Fashion-MNIST a stand-in for CIFAR-10's 32x32x3 input.
+SHAPE_DEFAULTS: dict[str, Any] = {"image_size": 28, "channels": 1}
+
+
+def image_shape(options: dict[str, Any]) -> tuple[int, int, int]:
+    """The prepared images' shape: 28x28 grey, or padded to ``image_size`` and repeated to ``channels``."""
+    size = int(options.get("image_size", SHAPE_DEFAULTS["image_size"]))
+    return (size, size, int(options.get("channels", SHAPE_DEFAULTS["channels"])))
 
 
 def resolve_options(options: dict[str, Any]) -> dict[str, Any]:
@@ -74,14 +83,6 @@ def content_digest(path: Path) -> tuple[int, str]:
     except (OSError, EOFError, zlib.error) as exc:
         raise MobOptError(f"{path}: not a readable gzip file ({exc}); the file is corrupt or truncated") from exc
     return size, digest.hexdigest()
-
-
-def md5sum(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def check_file(path: Path, source: str, origin: Any = None) -> dict[str, Any]:
@@ -125,5 +126,8 @@ def download(options: dict[str, Any], out_dir: Path) -> dict[str, Any]:
 
 
 def prepare(raw_dir: Path, out_dir: Path, options: dict[str, Any], seed: int) -> dict[str, Any]:
-    """The same splits as MNIST: 54k train / 6k validation (seeded, stratified) / the official 10k test."""
-    return mnist.prepare_idx(raw_dir, out_dir, options, seed, name="fashion_mnist", classes=CLASSES)
+    """The same splits as MNIST: 54k train / 6k validation (seeded, stratified) / the official 10k test,
+    padded to ``image_size`` and repeated to ``channels`` when those are set (:func:`mnist.fit_images`)."""
+    size, _, channels = image_shape(options)
+    return mnist.prepare_idx(raw_dir, out_dir, options, seed, name="fashion_mnist", classes=CLASSES,
+                             image_size=size, channels=channels)

@@ -51,14 +51,45 @@ def prepare(raw_dir: Path, out_dir: Path, options: dict[str, Any], seed: int) ->
     return prepare_idx(raw_dir, out_dir, options, seed, name="mnist", classes=CLASSES)
 
 
+def fit_images(x: np.ndarray, size: int, channels: int) -> np.ndarray:
+    """Grey images (N x h x w x 1) centred on a ``size`` x ``size`` canvas of zeros, the grey plane repeated
+    ``channels`` times.
+
+    Padding, never resizing: a 28x28 digit or garment on a 32x32 black canvas
+    is the same picture, so a model built for 32x32x3 inputs (CIFAR-10's) can
+    run on it unchanged and the pixels it sees are the original ones.  An odd
+    difference puts the extra row and column after the image.
+    """
+    h, w = x.shape[1:3]
+    if size < max(h, w):
+        raise MobOptError(f"image_size {size} is smaller than the images ({h}x{w}); they are only ever padded, "
+                          f"never shrunk: use an image_size of at least {max(h, w)}")
+    if channels not in (1, 3):
+        raise MobOptError(f"channels must be 1 (grey) or 3 (the grey plane repeated as RGB), got {channels}")
+    top, left = (size - h) // 2, (size - w) // 2
+    out = np.zeros((len(x), size, size, channels), dtype=x.dtype)
+    out[:, top:top + h, left:left + w, :] = x
+    return out
+
+
 def prepare_idx(raw_dir: Path, out_dir: Path, options: dict[str, Any], seed: int, *, name: str,
-                classes: tuple[str, ...], **meta_extra: Any) -> dict[str, Any]:
-    """The train/val/test splits of a dataset in MNIST's four-file IDX layout."""
+                classes: tuple[str, ...], image_size: int | None = None, channels: int = 1,
+                **meta_extra: Any) -> dict[str, Any]:
+    """The train/val/test splits of a dataset in MNIST's four-file IDX layout.
+
+    ``image_size`` and ``channels`` other than the files' own (28, 1) pad and
+    repeat the images (:func:`fit_images`); meta.json then says from what.
+    """
     n = len(classes)
     x_train, y_train = _read_pair(raw_dir, "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", n)
     x_test, y_test = _read_pair(raw_dir, "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", n)
     if x_train.shape[1:] != x_test.shape[1:]:
         raise MobOptError(f"{raw_dir}: train images are {x_train.shape[1:3]} but test images {x_test.shape[1:3]}")
+    original = list(x_train.shape[1:])
+    size = x_train.shape[1] if image_size is None else int(image_size)
+    if [size, size, channels] != original:
+        x_train, x_test = fit_images(x_train, size, channels), fit_images(x_test, size, channels)
+        meta_extra = {**meta_extra, "padded_from": original}
     keep, held = prepared.stratified_split(y_train, options.get("validation_fraction", 0.1), seed)
     source = prepared.read_source(raw_dir)
     splits = {"train": (x_train[keep], y_train[keep]), "val": (x_train[held], y_train[held]), "test": (x_test, y_test)}

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mobopt import MobOptError
-from mobopt.datasets import asl_alphabet, fashion_mnist, imagenet_subset, mnist, prepared
+from mobopt.datasets import asl_alphabet, cifar10, fashion_mnist, imagenet, imagenet_subset, mnist, prepared
 
 
 def _as_given(options: dict[str, Any]) -> dict[str, Any]:
@@ -68,11 +68,21 @@ DATASETS: dict[str, Dataset] = {
         name="fashion_mnist",
         description="Fashion-MNIST (Zalando): 10 kinds of clothing, 28x28 grey, 60k train / 10k test (IDX files)",
         classes=fashion_mnist.CLASSES,
-        image_shape=lambda options: (28, 28, 1),
+        image_shape=fashion_mnist.image_shape,
         raw_files=lambda options: list(fashion_mnist.FILES),
         download=fashion_mnist.download,
         prepare=fashion_mnist.prepare,
         resolve_options=fashion_mnist.resolve_options,
+    ),
+    "cifar10": Dataset(
+        name="cifar10",
+        description="CIFAR-10 (Krizhevsky): 10 classes of 32x32 colour photos, 50k train / 10k test (pickled batches)",
+        classes=cifar10.CLASSES,
+        image_shape=cifar10.image_shape,
+        raw_files=lambda options: [cifar10.ARCHIVE.name],
+        download=cifar10.download,
+        prepare=cifar10.prepare,
+        extracted=True,
     ),
     "asl_alphabet": Dataset(
         name="asl_alphabet",
@@ -94,6 +104,15 @@ DATASETS: dict[str, Dataset] = {
         download=imagenet_subset.download,
         prepare=imagenet_subset.prepare,
         extracted=True,
+    ),
+    "imagenet": Dataset(
+        name="imagenet",
+        description="ImageNet-1k (ILSVRC2012) read from a local copy: 1000 classes, 1.28M train / 50k val photos",
+        classes=imagenet.WNIDS,
+        image_shape=prepared.image_shape,
+        raw_files=lambda options: [],  # read in place: the download only checks the copy and records where it is
+        download=imagenet.download,
+        prepare=imagenet.prepare,
     ),
 }
 

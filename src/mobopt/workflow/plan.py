@@ -24,7 +24,7 @@ from typing import Any
 from mobopt import MobOptError
 from mobopt.bench import devices as device_registry
 from mobopt.common import download
-from mobopt.datasets import archives, fetch, images, kaggle
+from mobopt.datasets import archives, fashion_mnist, fetch, images, kaggle
 from mobopt.datasets import registry as dataset_registry
 from mobopt.datasets.prepared import TREE, split_files
 from mobopt.models import pretrained
@@ -50,6 +50,11 @@ LATE_DATASET_KEYS: dict[str, Any] = {
     **{key: download.FETCH_DEFAULTS[key] for key in ("attempt_timeout", "min_rate", "rate_window")},
     **archives.EXTRACT_DEFAULTS,
     **images.IMAGE_DEFAULTS,
+}
+#: The same for keys that only some datasets have, by dataset: their defaults differ between datasets
+#: (Fashion-MNIST's ``image_size`` is 28, a photo dataset's 224), so they cannot join the list above.
+LATE_KEYS_OF_DATASET: dict[str, dict[str, Any]] = {
+    "fashion_mnist": fashion_mnist.SHAPE_DEFAULTS,
 }
 
 
@@ -209,19 +214,20 @@ class Plan:
     def raw_outputs(self, dataset: str) -> dict[str, Any]:
         """The download's outputs: raw files, SOURCE.json, and for archives the extracted tree (a directory)."""
         spec = dataset_registry.get(dataset)
-        out: dict[str, Any] = {
-            "files": [f"data/raw/{dataset}/{f}" for f in spec.raw_files(self.config["datasets"][dataset])],
-            "record": f"data/raw/{dataset}/SOURCE.json",
-        }
+        files = [f"data/raw/{dataset}/{f}" for f in spec.raw_files(self.config["datasets"][dataset])]
+        # a dataset read in place (ImageNet) has no raw files: SOURCE.json alone says where it is
+        out: dict[str, Any] = {"files": files} if files else {}
+        out["record"] = f"data/raw/{dataset}/SOURCE.json"
         if spec.extracted:
             out["tree"] = f"data/raw/{dataset}/{TREE}"
         return out
 
     def dataset_options(self, dataset: str) -> dict[str, Any]:
-        """The dataset's config block as its download and prepare rules get it (:data:`LATE_DATASET_KEYS` at their
-        defaults left out: the code applies the same defaults)."""
+        """The dataset's config block as its download and prepare rules get it (:data:`LATE_DATASET_KEYS` and the
+        dataset's :data:`LATE_KEYS_OF_DATASET` at their defaults left out: the code applies the same defaults)."""
+        late = {**LATE_DATASET_KEYS, **LATE_KEYS_OF_DATASET.get(dataset, {})}
         return {key: value for key, value in self.config["datasets"][dataset].items()
-                if key not in LATE_DATASET_KEYS or value != LATE_DATASET_KEYS[key]}
+                if key not in late or value != late[key]}
 
     def source_inputs(self, dataset: str) -> list[str]:
         """The user's own files a ``source: path`` download copies: the download rule's inputs.
@@ -237,7 +243,7 @@ class Plan:
         options = dataset_registry.get(dataset).resolve_options(self.config["datasets"][dataset])
         if options.get("source") != "path" or not options.get("path"):
             return []
-        outputs = {Path(f).absolute() for f in self.raw_outputs(dataset)["files"]}
+        outputs = {Path(f).absolute() for f in self.raw_outputs(dataset).get("files", [])}
         found: list[str] = []
         for name in dataset_registry.get(dataset).raw_files(options):
             src = fetch.local_file(options, name)
