@@ -24,7 +24,7 @@ import numpy as np
 from keras import layers, ops
 
 from mobopt import MobOptError
-from mobopt.models import pretrained
+from mobopt.models import cnns, pretrained
 
 
 @keras.saving.register_keras_serializable(package="mobopt")
@@ -131,40 +131,77 @@ def build_vit(options: dict[str, Any], input_shape: tuple[int, int, int], num_cl
     return keras.Model(inputs, outputs, name="mobtransformer")
 
 
-MOBILENETV2_DEFAULTS: dict[str, Any] = {"alpha": 1.0, "weights": "imagenet", "include_top": False, "dropout": 0.2}
+MOBILENETV2_DEFAULTS: dict[str, Any] = {"alpha": 1.0, "weights": "imagenet", "include_top": False, "dropout": 0.2,
+                                        "stem": "auto", "depthwise_separable": True}
+
+
+def _scaled_input(input_shape) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+    """The model input (raw 0..255 pixels) and the same scaled to [-1, 1] in the graph, as
+    ``mobilenet_v2.preprocess_input`` does: the .tflite then needs no preprocessing."""
+    inputs = keras.Input(input_shape, name="image")
+    return inputs, layers.Rescaling(1.0 / 127.5, offset=-1.0, name="preprocess")(inputs)
+
+
+def _classifier(x, num_outputs: int, dropout: float) -> keras.KerasTensor:
+    """Global average pooling of the last feature map, dropout and the softmax classifier, computed in float32
+    under mixed precision (as Keras' mixed-precision guide advises for the softmax and the loss on it)."""
+    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    x = layers.Dropout(dropout, name="head_dropout")(x)
+    return layers.Dense(num_outputs, activation="softmax", name="classifier", dtype="float32")(x)
 
 
 def build_mobilenetv2(options: dict[str, Any], input_shape: tuple[int, int, int], num_outputs: int,
                       train_images: np.ndarray | None = None, weights_dir: str | Path | None = None) -> keras.Model:
-    """MobileNetV2 (Keras applications) with the paper's two uses.
+    """MobileNetV2: Keras' pretrained one for the paper, or our own from scratch for the second study.
 
-    ``include_top: true``: the 1000-class ImageNet classifier as published
-    (the ImageNet rows of Table 2); the dataset must be labelled in ImageNet-1k
-    indices.  ``include_top: false``: transfer learning, the ImageNet backbone
-    (a nested model named ``backbone``, always run in inference mode so its
-    BatchNorm statistics stay those of ImageNet, the usual fine-tuning recipe)
-    with global average pooling, dropout and a new softmax classifier.  Inputs
-    are raw 0..255 pixels, scaled to [-1, 1] in the graph as
+    ``weights: imagenet`` (the default) is Keras applications' network with its
+    ImageNet weights, in the paper's two uses.  ``include_top: true``: the
+    1000-class ImageNet classifier as published (the ImageNet rows of Table 2);
+    the dataset must be labelled in ImageNet-1k indices.  ``include_top:
+    false``: transfer learning, the ImageNet backbone (a nested model named
+    ``backbone``, always run in inference mode so its BatchNorm statistics stay
+    those of ImageNet, the usual fine-tuning recipe) with global average
+    pooling, dropout and a new softmax classifier.
+
+    ``weights: none`` (or null) builds the network itself
+    (:func:`mobopt.models.cnns.mobilenetv2_features`, flat, no ``backbone``), to
+    train from scratch: with ``stem: imagenet`` it is Keras' network layer for
+    layer (the same weight shapes and names), with ``stem: cifar`` (the default
+    for inputs up to 64 px) it keeps 32x32 images at 4x4 before the last conv,
+    and ``depthwise_separable: false`` is the study's ablation.  Both options
+    change the network, so with pretrained weights (which exist only for the
+    published one) they are refused.  ``include_top`` then only asks for a
+    1000-way classifier.
+
+    Inputs are raw 0..255 pixels, scaled to [-1, 1] in the graph as
     ``mobilenet_v2.preprocess_input`` does, so the .tflite needs no preprocessing.
     """
     o = {**MOBILENETV2_DEFAULTS, **options}
-    files = pretrained.weight_files({"name": "mobilenetv2", **o}, input_shape)
-    weights = None
-    if files:
-        if weights_dir is None:
-            raise MobOptError("model.weights is `imagenet` but no weights folder was given (the workflow passes data/weights)")
-        weights = Path(weights_dir) / files[0]
-        if not weights.is_file():
-            raise MobOptError(f"{weights}: pretrained weights not found; run the download_weights rule first")
+    scratch = o["weights"] in (None, "none")
+    stem = cnns.resolve_stem(o["stem"], input_shape)
+    if not scratch and (o["stem"] == "cifar" or not o["depthwise_separable"]):
+        key = "model.stem: cifar" if o["stem"] == "cifar" else "model.depthwise_separable: false"
+        raise MobOptError(f"{key} changes the network, but Keras' ImageNet weights exist only for the published "
+                          "MobileNetV2; set model.weights: none to train it from scratch")
     if o["include_top"] and num_outputs != pretrained.IMAGENET_CLASSES:
         raise MobOptError(f"model.include_top keeps the {pretrained.IMAGENET_CLASSES}-class ImageNet head, but the dataset has "
                           f"{num_outputs} outputs; use include_top: false to train a new classifier")
-    inputs = keras.Input(input_shape, name="image")
-    x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="preprocess")(inputs)
+    name = f"mobilenetv2_{float(o['alpha']):g}"
+    if scratch:
+        inputs, x = _scaled_input(input_shape)
+        x = cnns.mobilenetv2_features(x, float(o["alpha"]), stem, bool(o["depthwise_separable"]))
+        return keras.Model(inputs, _classifier(x, num_outputs, o["dropout"]), name=name)
+    files = pretrained.weight_files({"name": "mobilenetv2", **o}, input_shape)
+    if weights_dir is None:
+        raise MobOptError("model.weights is `imagenet` but no weights folder was given (the workflow passes data/weights)")
+    weights = Path(weights_dir) / files[0]
+    if not weights.is_file():
+        raise MobOptError(f"{weights}: pretrained weights not found; run the download_weights rule first")
+    inputs, x = _scaled_input(input_shape)
     try:
         backbone = keras.applications.MobileNetV2(
             input_shape=tuple(input_shape), alpha=float(o["alpha"]), include_top=bool(o["include_top"]),
-            weights=None if weights is None else str(weights), pooling=None if o["include_top"] else "avg",
+            weights=str(weights), pooling=None if o["include_top"] else "avg",
             classes=pretrained.IMAGENET_CLASSES if o["include_top"] else 1000, name="backbone",
         )
     except (ValueError, OSError) as exc:
@@ -176,10 +213,35 @@ def build_mobilenetv2(options: dict[str, Any], input_shape: tuple[int, int, int]
         x = backbone(x, training=False)
         x = layers.Dropout(o["dropout"], name="head_dropout")(x)
         outputs = layers.Dense(num_outputs, activation="softmax", name="classifier", dtype="float32")(x)
-    return keras.Model(inputs, outputs, name=f"mobilenetv2_{float(o['alpha']):g}")
+    return keras.Model(inputs, outputs, name=name)
 
 
-MODELS: dict[str, Callable[..., keras.Model]] = {"vit": build_vit, "mobilenetv2": build_mobilenetv2}
+SHUFFLENETV2_DEFAULTS: dict[str, Any] = {"width": 1.0, "stem": "auto", "channel_shuffle": True, "dropout": 0.0}
+
+
+def build_shufflenetv2(options: dict[str, Any], input_shape: tuple[int, int, int], num_outputs: int,
+                       train_images: np.ndarray | None = None, weights_dir: str | Path | None = None) -> keras.Model:
+    """ShuffleNetV2 (Ma et al. 2018), trained from scratch: Keras has none (:mod:`mobopt.models.cnns`).
+
+    ``width`` 0.5, 1.0, 1.5 or 2.0 picks the published channel widths;
+    ``stem: imagenet`` is the published network, ``stem: cifar`` (the default
+    for inputs up to 64 px) the CIFAR one of chenyaofo/pytorch-cifar-models;
+    ``channel_shuffle: false`` is the study's ablation (the shuffle layers left
+    out, nothing else changed: the same parameters).  Raw 0..255 pixels are
+    scaled to [-1, 1] in the graph; global average pooling, ``dropout`` (0 as
+    in the reference implementations; Ma et al. use 0.2 only for the 2.0x
+    model) and a float32 softmax classifier follow conv5.  ``weights_dir`` is
+    unused.
+    """
+    o = {**SHUFFLENETV2_DEFAULTS, **options}
+    stem = cnns.resolve_stem(o["stem"], input_shape)
+    inputs, x = _scaled_input(input_shape)
+    x = cnns.shufflenetv2_features(x, o["width"], stem, bool(o["channel_shuffle"]))
+    return keras.Model(inputs, _classifier(x, num_outputs, o["dropout"]), name=f"shufflenetv2_{float(o['width']):g}")
+
+
+MODELS: dict[str, Callable[..., keras.Model]] = {"vit": build_vit, "mobilenetv2": build_mobilenetv2,
+                                                 "shufflenetv2": build_shufflenetv2}
 
 
 def build(options: dict[str, Any], input_shape, num_outputs: int, train_images=None, weights_dir=None) -> keras.Model:

@@ -62,6 +62,10 @@ LATE_KEYS_OF_DATASET: dict[str, dict[str, Any]] = {
 LATE_TRAIN_KEYS: dict[str, Any] = {"jit_compile": False, "precision": "float32",
                                    "augmentation": {"horizontal_flip": False, "max_shift": 0}}
 
+#: Model options added after results existed, per architecture, with their defaults (the builders' defaults,
+#: written out here because the plan imports no Keras): MobileNetV2's from-scratch options.
+LATE_MODEL_KEYS: dict[str, dict[str, Any]] = {"mobilenetv2": {"stem": "auto", "depthwise_separable": True}}
+
 
 def _at_default(value: Any, default: Any) -> bool:
     """``value`` says no more than ``default`` (an object counts key by key: ``{}`` is all defaults)."""
@@ -168,13 +172,16 @@ class Plan:
     def train_spec(self, name: str) -> dict[str, Any]:
         """Only what changes the trained model: editing variants or labels must not retrain.
 
-        Training keys added after results existed (:data:`LATE_TRAIN_KEYS`) are left out while they sit at their
-        defaults, so a schema default does not change the train rule's params and retrain every existing model.
+        Training and model keys added after results existed (:data:`LATE_TRAIN_KEYS`, :data:`LATE_MODEL_KEYS`)
+        are left out while they sit at their defaults, so a schema default does not change the train rule's
+        params and retrain every existing model.
         """
         exp = self.experiments[name]
         train = {k: v for k, v in exp.get("train", {}).items()
                  if k not in LATE_TRAIN_KEYS or not _at_default(v, LATE_TRAIN_KEYS[k])}
-        return {"model": exp["model"], "train": train}
+        late = LATE_MODEL_KEYS.get(exp["model"].get("name"), {})
+        model = {k: v for k, v in exp["model"].items() if k not in late or not _at_default(v, late[k])}
+        return {"model": model, "train": train}
 
     def train_threads(self, name: str) -> int:
         return self.experiments[name].get("train", {}).get("threads", 2)
