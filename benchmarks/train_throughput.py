@@ -2,7 +2,8 @@
 
 Modes (``--modes``, comma-separated, default ``base,xla,bf16,xla+bf16``):
 
-``base``      training as the workflow does it by default (float32, no XLA);
+``base``      float32, no XLA: training as the workflow does it on a CPU without bfloat16 instructions
+              (``train.precision: auto`` takes ``bf16`` on one with them);
 ``xla``       ``train.jit_compile: true``;
 ``bf16``      ``train.precision: mixed_bfloat16``;
 ``xla+bf16``  both;
@@ -38,11 +39,6 @@ accuracy of the model as the mode computes it and of the float32 model that trai
 spread over ``--accuracy-seeds`` seeds is the noise a difference between modes must exceed.
 ``--accuracy-epochs 0`` skips this part.
 
-Another CPU's kernels: oneDNN, which runs TensorFlow's matmuls on x86, honours ``ONEDNN_MAX_CPU_ISA``
-(e.g. ``AVX2``): set, it limits the kernels to that instruction set as on a CPU without AVX-512, and the
-bf16 modes run anyway so that the cost of emulated bfloat16 is measured rather than assumed.  It is
-printed with the CPU line; what the CPU would do natively is not.
-
 Defaults should take 5-7 minutes on 2 quiet cores at ~400 img/s (an estimate from runs with tiny
 arguments on a busy host; ``total`` is printed at the end).  ``--json`` writes every figure.
 
@@ -75,7 +71,7 @@ def parse_modes(text: str) -> list[str]:
 
 
 def bf16_skip_reason(isa: list[str]) -> str | None:
-    if "avx512_bf16" in isa or os.environ.get("ONEDNN_MAX_CPU_ISA"):
+    if "avx512_bf16" in isa:
         return None
     return "this CPU lacks avx512_bf16 (/proc/cpuinfo), so TensorFlow emulates bfloat16 and the mode says nothing useful"
 
@@ -129,9 +125,7 @@ def main():
     from mobopt.common import cpuinfo
 
     cpu = cpuinfo.describe()
-    limit = os.environ.get("ONEDNN_MAX_CPU_ISA")
-    print(f"CPU: {cpuinfo.summary(cpu)}; {os.cpu_count()} logical CPUs visible, {args.threads} threads"
-          + (f"; oneDNN kernels limited to ONEDNN_MAX_CPU_ISA={limit}" if limit else ""))
+    print(f"CPU: {cpuinfo.summary(cpu)}; {os.cpu_count()} logical CPUs visible, {args.threads} threads")
     reason = bf16_skip_reason(cpu.get("isa") or [])
     modes = [m for m in args.modes if not (reason and MODES[m][1] != "float32")]
     for m in args.modes:
@@ -269,7 +263,7 @@ def main():
         with open(args.json, "w") as fh:
             json.dump({"cpu": cpu, "threads": args.threads, "images": images, "rounds": args.rounds, "batch": BATCH,
                        "skipped": {m: reason for m in args.modes if m not in modes}, "tensorflow": tf.__version__,
-                       "keras": keras.__version__, "onednn_max_cpu_isa": limit, "accuracy_data": args.accuracy_data,
+                       "keras": keras.__version__, "accuracy_data": args.accuracy_data,
                        "speed": results, "accuracy": accuracy}, fh, indent=2)
 
 

@@ -236,8 +236,8 @@ def _schema_defaults(node: dict) -> dict:
         if "$ref" in part:
             out.update(_schema_defaults(part))
         for key, prop in part.get("properties", {}).items():
-            if "default" in prop:
-                out[key] = prop["default"]
+            if "default" in prop:  # an object's default {} is filled from its properties' defaults
+                out[key] = {**prop["default"], **_schema_defaults(prop)} if "properties" in prop else prop["default"]
     return out
 
 

@@ -57,7 +57,24 @@ def test_bf16_on_a_cpu_without_bf16_instructions_warns():
 def test_options_default_off():
     from mobopt.models import train
 
-    assert train.TRAIN_DEFAULTS["jit_compile"] is False and train.TRAIN_DEFAULTS["precision"] == "float32"
+    assert train.TRAIN_DEFAULTS["jit_compile"] is False and train.TRAIN_DEFAULTS["precision"] == "auto"
+
+
+@pytest.mark.parametrize(("setting", "isa", "gpu", "expected"), [
+    ("auto", ["avx2", "avx512f", "avx512_bf16"], False, "mixed_bfloat16"),
+    ("auto", ["avx2", "amx_bf16"], False, "mixed_bfloat16"),
+    ("auto", ["avx2", "fma", "avx512_vnni"], False, "float32"),   # VNNI is int8, not bfloat16
+    ("auto", ["asimd", "asimddp"], False, "float32"),
+    ("auto", ["avx512_bf16"], True, "float32"),                   # GPUs: unmeasured, float32 unless asked
+    ("float32", ["avx512_bf16"], False, "float32"),
+    ("mixed_bfloat16", ["avx2"], False, "mixed_bfloat16"),        # asked for: kept (and warned about)
+])
+def test_auto_precision_takes_bfloat16_only_where_the_cpu_has_it(setting, isa, gpu, expected):
+    from mobopt.models import train
+
+    assert train.resolve_precision(setting, {"gpu_visible": gpu}, {"isa": isa}) == expected
+    with pytest.raises(MobOptError, match="train.precision 'float16'"):
+        train.resolve_precision("float16", {}, {"isa": isa})
 
 
 def test_mixed_bfloat16_policy_keeps_normalisation_and_softmax_float32(tmp_path):
@@ -162,10 +179,12 @@ def _graph(path):
 
 
 def test_bfloat16_xla_training_is_recorded_and_converts_to_the_float32_graph(tmp_path, prepared_digits):
-    plain = _train_convert(tmp_path / "plain", prepared_digits, {})
+    plain = _train_convert(tmp_path / "plain", prepared_digits, {"precision": "float32"})
     fast = _train_convert(tmp_path / "fast", prepared_digits, {"precision": "mixed_bfloat16", "jit_compile": True})
-    assert plain["training"] == {"precision": "float32", "jit_compile": False, "compute_dtype": "float32", "xla": False}
-    assert fast["training"] == {"precision": "mixed_bfloat16", "jit_compile": True, "compute_dtype": "bfloat16", "xla": True}
+    assert plain["training"] == {"precision": "float32", "precision_setting": "float32", "jit_compile": False,
+                                 "compute_dtype": "float32", "xla": False}
+    assert fast["training"] == {"precision": "mixed_bfloat16", "precision_setting": "mixed_bfloat16", "jit_compile": True,
+                                "compute_dtype": "bfloat16", "xla": True}
     assert fast["spec"]["train"]["precision"] == "mixed_bfloat16"
     # model.keras computes in float32 whatever the training precision
     import zipfile

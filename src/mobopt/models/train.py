@@ -32,8 +32,8 @@ because those would either sit in the exported model or draw from a generator st
 run cannot restore; here every batch draws from its own ``(seed, epoch, batch)`` generator, so a
 resumed run augments exactly as an uninterrupted one.
 
-Speed options, both off by default (``benchmarks/train_throughput.py`` measures them):
-``jit_compile`` compiles the train and validation steps with XLA.  Keras refuses XLA while op
+Speed options (``benchmarks/train_throughput.py`` measures them): ``jit_compile``, off by default,
+compiles the train and validation steps with XLA.  Keras refuses XLA while op
 determinism is on (some XLA GPU kernels are not deterministic) and silently falls back, so
 :func:`_compile` turns it on past that check; on a CPU an XLA train step under op determinism is
 bit-reproducible (tests/test_train_speed_options.py), on a GPU that is not checked.  XLA draws
@@ -41,7 +41,9 @@ other dropout masks and fuses differently, so its weights differ from a run with
 ``precision: mixed_bfloat16`` builds the model under Keras' mixed policy (float32 weights,
 bfloat16 matmuls and activations; the input normalisation, LayerNorm statistics, the classifier
 softmax and the loss stay float32).  It pays off only where the CPU has bfloat16 instructions
-(AVX-512 BF16, AMX) or on a GPU.  The saved model.keras always computes in float32
+(AVX-512 BF16, AMX) or on a GPU, so the default, ``auto``, takes it exactly where the CPU has them
+(:func:`resolve_precision`) and float32 everywhere else, which is the earlier behaviour there.
+The saved model.keras always computes in float32
 (:func:`mobopt.models.architectures.float32_model`), so conversion and evaluation see the same
 graph as after float32 training.
 """
@@ -75,7 +77,7 @@ HISTORY_COLUMNS = ("epoch", "phase", "loss", "accuracy", "val_loss", "val_accura
 TRAIN_DEFAULTS: dict[str, Any] = {
     "epochs": 25, "batch_size": 128, "learning_rate": 1e-3, "weight_decay": 1e-4,
     "warmup_epochs": 1, "threads": 2, "frozen_epochs": 0, "fine_tune_learning_rate": 1e-4, "fine_tune_from": 0,
-    "jit_compile": False, "precision": "float32", "augmentation": {"horizontal_flip": False, "max_shift": 0},
+    "jit_compile": False, "precision": "auto", "augmentation": {"horizontal_flip": False, "max_shift": 0},
 }
 
 #: ``train.precision`` values: Keras dtype policies, and ``auto`` (:func:`resolve_precision`).

@@ -59,7 +59,7 @@ LATE_KEYS_OF_DATASET: dict[str, dict[str, Any]] = {
 
 
 #: Training keys added after results existed, with their defaults (see :meth:`Plan.train_spec`).
-LATE_TRAIN_KEYS: dict[str, Any] = {"jit_compile": False, "precision": "float32",
+LATE_TRAIN_KEYS: dict[str, Any] = {"jit_compile": False, "precision": "auto",
                                    "augmentation": {"horizontal_flip": False, "max_shift": 0}}
 
 #: Model options added after results existed, per architecture, with their defaults (the builders' defaults,
