@@ -32,6 +32,11 @@ because those would either sit in the exported model or draw from a generator st
 run cannot restore; here every batch draws from its own ``(seed, epoch, batch)`` generator, so a
 resumed run augments exactly as an uninterrupted one.
 
+Optimizer and schedule (``train.optimizer``, ``train.lr_schedule``): AdamW with a linear warm-up and cosine
+decay by default (the paper's ViT); ``sgd`` with ``momentum`` and ``lr_schedule: step`` (the learning rate
+times ``lr_step_factor`` every ``lr_step_epochs`` epochs) is the second study's recipe for the
+lightweight CNNs (:func:`_schedule`, :func:`_optimizer`).
+
 Speed options (``benchmarks/train_throughput.py`` measures them): ``jit_compile``, off by default,
 compiles the train and validation steps with XLA.  Keras refuses XLA while op
 determinism is on (some XLA GPU kernels are not deterministic) and silently falls back, so
@@ -78,7 +83,13 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "epochs": 25, "batch_size": 128, "learning_rate": 1e-3, "weight_decay": 1e-4,
     "warmup_epochs": 1, "threads": 2, "frozen_epochs": 0, "fine_tune_learning_rate": 1e-4, "fine_tune_from": 0,
     "jit_compile": False, "precision": "auto", "augmentation": {"horizontal_flip": False, "max_shift": 0},
+    "optimizer": "adamw", "momentum": 0.9, "lr_schedule": "cosine", "lr_step_epochs": 10, "lr_step_factor": 0.1,
 }
+
+#: ``train.optimizer`` values.
+OPTIMIZERS = ("adamw", "sgd")
+#: ``train.lr_schedule`` values.
+LR_SCHEDULES = ("cosine", "step")
 
 #: ``train.precision`` values: Keras dtype policies, and ``auto`` (:func:`resolve_precision`).
 PRECISIONS = ("auto", "float32", "mixed_bfloat16")
@@ -280,15 +291,63 @@ def progress_callback(progress: TrainingProgress):
     return ProgressCallback()
 
 
-def _schedule(keras, phase: Phase, steps_per_epoch: int):
-    """Linear warm-up then cosine decay over the phase: the usual recipe for a ViT from scratch, and
-    a gentle one for fine-tuning."""
+def step_boundaries(phase: Phase, steps_per_epoch: int, step_epochs: int, factor: float) -> tuple[list[int], list[float]]:
+    """The step schedule's boundaries and learning rates, as PiecewiseConstantDecay takes them:
+    ``learning_rate * factor**k`` from epoch ``k * step_epochs`` of the phase on.  A boundary is the last
+    optimizer step (counted from 0 at the phase's start) before a drop, since the schedule keeps
+    ``values[i]`` while ``step <= boundaries[i]``; one per drop inside the phase (none when the phase is
+    not longer than ``step_epochs``)."""
+    lr, epochs = phase.learning_rate, phase.last - phase.first
+    drops = list(range(step_epochs, epochs, step_epochs))
+    return [e * steps_per_epoch - 1 for e in drops], [lr * factor ** k for k in range(len(drops) + 1)]
+
+
+def _schedule(keras, phase: Phase, steps_per_epoch: int, tspec: dict[str, Any] | None = None):
+    """The phase's learning rate as a function of the optimizer's step (a fresh optimizer per phase counts from 0).
+
+    ``cosine`` (the default): linear warm-up then cosine decay over the phase, the usual recipe for a ViT
+    from scratch, and a gentle one for fine-tuning.  ``step``: the learning rate times ``lr_step_factor``
+    every ``lr_step_epochs`` epochs (the second study's "0.01, x0.1 every 10 epochs"), Keras'
+    PiecewiseConstantDecay over steps; a warm-up (``warmup_epochs`` > 0) ramps linearly from 0 to the first
+    value before it (:class:`mobopt.models.schedules.WarmupPiecewiseConstantDecay`), the drops still
+    counted from the phase's first epoch.  Either is a pure function of the step count, which the
+    checkpoint holds with the optimizer, so a resumed run follows the same curve.
+    """
+    tspec = {**TRAIN_DEFAULTS, **(tspec or {})}
     total = max(1, (phase.last - phase.first) * steps_per_epoch)
     warmup = min(total - 1, phase.warmup_epochs * steps_per_epoch)
+    if tspec["lr_schedule"] == "step":
+        boundaries, values = step_boundaries(phase, steps_per_epoch, int(tspec["lr_step_epochs"]),
+                                             float(tspec["lr_step_factor"]))
+        if not boundaries:  # Keras wants one boundary at least: one past the phase's end, never reached
+            boundaries, values = [total], [values[0], values[0]]
+        if warmup:
+            from mobopt.models import schedules
+
+            return schedules.WarmupPiecewiseConstantDecay(boundaries, values, warmup_steps=warmup)
+        return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
+    if tspec["lr_schedule"] != "cosine":
+        raise MobOptError(f"train.lr_schedule {tspec['lr_schedule']!r}; known: {', '.join(LR_SCHEDULES)}")
     return keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=0.0 if warmup else phase.learning_rate, decay_steps=total - warmup,
         warmup_target=phase.learning_rate if warmup else None, warmup_steps=warmup,
     )
+
+
+def _optimizer(keras, phase: Phase, tspec: dict[str, Any], steps: int):
+    """AdamW (the default: the paper's ViT) or SGD with momentum (the second study), on the phase's schedule.
+
+    ``weight_decay`` is Keras' decoupled decay for both: each step multiplies the weights by
+    ``1 - learning_rate * weight_decay``.  For SGD without momentum that is L2 regularisation with the
+    same coefficient (PyTorch's ``weight_decay``); with momentum it is close to it, not identical.
+    """
+    tspec = {**TRAIN_DEFAULTS, **tspec}
+    schedule = _schedule(keras, phase, steps, tspec)
+    if tspec["optimizer"] == "sgd":
+        return keras.optimizers.SGD(schedule, momentum=float(tspec["momentum"]), weight_decay=tspec["weight_decay"])
+    if tspec["optimizer"] != "adamw":
+        raise MobOptError(f"train.optimizer {tspec['optimizer']!r}; known: {', '.join(OPTIMIZERS)}")
+    return keras.optimizers.AdamW(schedule, weight_decay=tspec["weight_decay"])
 
 
 @contextlib.contextmanager
@@ -331,7 +390,7 @@ def _compile(keras, model, phase: Phase, tspec: dict[str, Any], steps: int) -> N
     with warnings.catch_warnings():  # Keras' refusal of XLA under op determinism, overridden just below
         warnings.filterwarnings("ignore", message="Model doesn't support `jit_compile=True`")
         model.compile(
-            optimizer=keras.optimizers.AdamW(_schedule(keras, phase, steps), weight_decay=tspec["weight_decay"]),
+            optimizer=_optimizer(keras, phase, tspec, steps),
             loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=bool(tspec["jit_compile"]),
         )
     use_xla(model, bool(tspec["jit_compile"]))
@@ -395,7 +454,7 @@ def train(prepared: str | Path, out_dir: str | Path, experiment: str, spec: dict
     import keras
 
     from mobopt.common import cpuinfo
-    from mobopt.models import architectures
+    from mobopt.models import architectures, schedules  # noqa: F401  (registers the custom layers and schedules)
 
     requested = tspec["precision"]
     cpu = cpuinfo.describe()

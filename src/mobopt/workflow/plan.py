@@ -60,7 +60,9 @@ LATE_KEYS_OF_DATASET: dict[str, dict[str, Any]] = {
 
 #: Training keys added after results existed, with their defaults (see :meth:`Plan.train_spec`).
 LATE_TRAIN_KEYS: dict[str, Any] = {"jit_compile": False, "precision": "auto",
-                                   "augmentation": {"horizontal_flip": False, "max_shift": 0}}
+                                   "augmentation": {"horizontal_flip": False, "max_shift": 0},
+                                   "optimizer": "adamw", "momentum": 0.9, "lr_schedule": "cosine", "lr_step_epochs": 10,
+                                   "lr_step_factor": 0.1}
 
 #: Model options added after results existed, per architecture, with their defaults (the builders' defaults,
 #: written out here because the plan imports no Keras): MobileNetV2's from-scratch options.
