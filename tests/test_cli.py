@@ -21,6 +21,7 @@ PUBLIC = {
     "convert", "prune", "sensitivity", "select-precision", "peak-models", "evaluate",
     "bench", "fetch-benchmark-model", "cpu-peak",
     "table1", "table2", "paper-table2", "paper-vs-reproduced", "accuracy-table", "op-profile-table", "variants-table",
+    "cost-table", "model-cost",
     "training-curves", "evaluation-figure", "latency-figure", "size-figure", "pareto-figure", "roofline-figure",
     "sensitivity-figure", "summary", "check-config", "publish-results",
 }

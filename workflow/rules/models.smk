@@ -33,3 +33,22 @@ rule train:
         "python -m mobopt train --experiment {wildcards.experiment} --data {params.data:q}"
         " --out $(dirname {output.model:q}) --spec {params.spec:q} --seed {params.seed} --weights {params.weights:q}"
         " > {log:q} 2>&1"
+
+
+# Parameters and multiply-accumulates (MACs) of the trained model, layer by layer and by kind, with
+# the second study's standard vs depthwise-separable example (K=3, Cin=128, Cout=256): the cost
+# table's inputs. Seconds of work on one thread; TensorFlow loads the model, so the tf environment.
+rule model_cost:
+    input:
+        model="results/models/{experiment}/model.keras",
+    output:
+        cost="results/models/{experiment}/cost.json",
+    log:
+        "logs/model_cost/{experiment}.log",
+    conda:
+        "../../envs/tf.yaml"
+    resources:
+        mem_mb=3000,
+        runtime=15,
+    shell:
+        "python -m mobopt model-cost --model {input.model:q} --out {output.cost:q} > {log:q} 2>&1"

@@ -24,6 +24,7 @@ localrules:
     summary,
     sensitivity_figure,
     variants_table,
+    cost_table,
 
 
 rule table2:
@@ -386,3 +387,27 @@ rule variants_table:
     shell:
         "python -m mobopt variants-table --entries {params.entries:q} --out-csv {output.csv:q} --out-md {output.md:q}"
         " > {log:q} 2>&1"
+
+
+rule cost_table:
+    input:
+        PLAN.cost_table_inputs(),
+    output:
+        csv=report(
+            "reports/tables/cost.csv",
+            caption="../report/cost.rst",
+            category="2 Tables",
+        ),
+        md="reports/tables/cost.md",
+    log:
+        "logs/report/cost.log",
+    conda:
+        REPORT_ENV
+    resources:
+        **REPORT_RESOURCES,
+    params:
+        entries=as_json(PLAN.cost_entries()),
+        devices=" ".join(PLAN.devices),
+    shell:
+        "python -m mobopt cost-table --entries {params.entries:q} --devices {params.devices} --out-csv {output.csv:q}"
+        " --out-md {output.md:q} > {log:q} 2>&1"

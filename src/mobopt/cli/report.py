@@ -50,6 +50,12 @@ def cmd_variants_table(a):
     write_variants(a.entries, a.out_csv, a.out_md)
 
 
+def cmd_cost_table(a):
+    from mobopt.report.costs import write_cost_table
+
+    write_cost_table(a.entries, a.devices, a.out_csv, a.out_md)
+
+
 def cmd_training_curves(a):
     require(a.history)
     from mobopt.report.plots import training_curves
@@ -121,6 +127,11 @@ def register(sub) -> None:
               "write the per-op time profile table (CSV and Markdown) from benchmark JSONs")
     add_table(sub, "variants-table", cmd_variants_table,
               "per-variant table: size, accuracy, latency, ops, precision, sparsity")
+
+    s = add_table(sub, "cost-table", cmd_cost_table,
+                  "per model: parameters and MACs by layer kind, float32 p50 latency and MACs per ms on each device, the "
+                  "study's standard vs depthwise-separable example and the ablations' MAC and latency ratios")
+    s.add_argument("--devices", nargs="*", default=[], help="benchmarked devices, one column each (default: none)")
 
     s = add_figure(sub, "training-curves", cmd_training_curves, "training curves (paper Figs. 1 and 4)")
     s.add_argument("--history", required=True, help="the training's history.csv")

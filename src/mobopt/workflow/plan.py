@@ -378,6 +378,21 @@ class Plan:
             for name, exp in self.experiments.items()
         ]
 
+    def cost_entries(self) -> list[dict[str, Any]]:
+        """Per experiment, what the cost table reads: the model's cost.json (``mobopt model-cost``) and the float32
+        variant's benchmark on each usable device (none when the experiment has no float32 variant)."""
+        return [
+            {"experiment": name, "label": self.label(name), "dataset": exp["dataset"], "model": exp["model"],
+             "cost": f"results/models/{name}/cost.json",
+             "bench": ({d: f"results/bench/{d}/{name}/float32.json" for d in self.devices}
+                       if "float32" in exp["variants"] else {})}
+            for name, exp in self.experiments.items()
+        ]
+
+    def cost_table_inputs(self) -> list[str]:
+        entries = self.cost_entries()
+        return sorted({e["cost"] for e in entries} | {path for e in entries for path in e["bench"].values()})
+
     @staticmethod
     def entry_files(entries: list[dict[str, Any]], keys: Iterable[str]) -> list[str]:
         """The files a list of entries points to (a table rule's inputs)."""
@@ -399,6 +414,6 @@ class Plan:
         figures += [f"reports/figures/size.{ext}" for ext in fmt] if self.devices else []
         tables = [f"reports/tables/{t}.{ext}" for t in ("table1", "table2", "table2_paper", "paper_vs_reproduced")
                   for ext in ("csv", "md", "tex")]
-        tables += [f"reports/tables/{t}.{ext}" for t in ("accuracy", "op_profile", "variants") for ext in ("csv", "md")]
+        tables += [f"reports/tables/{t}.{ext}" for t in ("accuracy", "op_profile", "variants", "cost") for ext in ("csv", "md")]
         figures += [f"reports/figures/sensitivity_{name}.{ext}" for name in self.graph_opt_experiments() for ext in fmt]
         return [*tables, *figures, *(["reports/summary.html"] if self.devices else [])]
