@@ -297,6 +297,7 @@ def test_new_training_keys_at_their_defaults_do_not_retrain_existing_models():
     cfg = _config()
     spec = Plan(cfg).train_spec("vit_mnist")["train"]
     assert "jit_compile" not in spec and "precision" not in spec and spec["epochs"] == 30
+    assert not set(workflow_plan.LATE_TRAIN_KEYS) & set(spec)  # optimizer, lr_schedule, ... at their defaults
     assert all(train.TRAIN_DEFAULTS[k] == v for k, v in workflow_plan.LATE_TRAIN_KEYS.items())
     cfg["experiments"]["vit_mnist"]["train"]["jit_compile"] = True
     assert Plan(cfg).train_spec("vit_mnist")["train"]["jit_compile"] is True
