@@ -27,7 +27,8 @@ FINAL = ["reports/tables/table2.csv", "reports/tables/table2.md", "reports/table
          "reports/figures/training_curves_vit_mnist.svg", "reports/figures/fig2_accuracy.png",
          "reports/figures/fig2_accuracy.svg", "reports/figures/fig3_loss.png", "reports/figures/fig3_loss.svg",
          "reports/tables/variants.csv", "reports/tables/variants.md", "reports/figures/sensitivity_vit_mnist.png",
-         "reports/figures/sensitivity_vit_mnist.svg"]
+         "reports/figures/sensitivity_vit_mnist.svg", "reports/tables/cost.csv", "reports/tables/cost.md",
+         "results/models/vit_mnist/cost.json"]
 
 
 EXPERIMENTS = ("vit_mnist", "mobilenetv2_imagenet", "mobilenetv2_asl")
@@ -126,7 +127,8 @@ def test_first_run_builds_everything(workflow_run):
         "prepare_imagenet_subset", "fetch_weights", "train", "convert", "evaluate",
         *(f"bench_{e}" for e in EXPERIMENTS), "table1", "table2", "accuracy_table", "op_profile_table",
         "training_curves", "evaluation_figure", *REPORT_RULES, "peak_models", "cpu_peak", "size_figure", "paper_table2",
-        "prune", "sensitivity", "select_precision", "sensitivity_figure", "variants_table", "all"}
+        "prune", "sensitivity", "select_precision", "sensitivity_figure", "variants_table", "model_cost", "cost_table",
+        "all"}
     # the pretrained ImageNet model is not trained, so it has no training curves
     assert not (work / "reports/figures/training_curves_mobilenetv2_imagenet.png").exists()
     assert (work / "reports/figures/training_curves_mobilenetv2_asl.png").stat().st_size > 0
@@ -215,7 +217,7 @@ def test_forcerun_convert_reruns_only_what_depends_on_it(workflow_run):
     assert proc.returncode == 0, proc.stderr[-5000:]
     assert jobs_run(proc.stderr) == {"convert", "evaluate", "bench_vit_mnist", "table2", "accuracy_table",
                                      "op_profile_table", "evaluation_figure", "size_figure", "variants_table", *REPORT_RULES,
-                                     "all"}
+                                     "cost_table", "all"}  # the benchmark rewrites float32's result, which cost_table reads
     assert before == {p: (work / p).stat().st_mtime_ns for p in upstream}
 
 

@@ -51,6 +51,15 @@ Three configs ship with the workflow:
   MNIST's file format and a tiny ViT: every stage in a few minutes on 2 cores, no internet.
   Write the data first with `mobopt digits-idx data/demo/digits-idx` (`make demo` does both).
 
+And a second study, ShuffleNetV2 against MobileNetV2 on CIFAR-10 with two ablations
+(docs/experiments.md, "The second study"):
+
+- `config/lightweight_cnns.yaml`: as published (full width, SGD, 100 epochs): for a GPU.
+- `config/lightweight_cnns_cpu.yaml`: the same four experiments at half width for 3 epochs: about
+  an hour of training on 2 cores.
+- `config/lightweight_cnns_fashion_mnist.yaml`: an overlay on the CPU one that trains on
+  Fashion-MNIST at 32x32x3 instead of CIFAR-10 (no download on Debian and Ubuntu).
+
 Pass one with `--configfile`:
 
 ```bash
