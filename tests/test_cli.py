@@ -20,8 +20,8 @@ PUBLIC = {
     "download", "prepare", "fetch-weights", "digits-idx", "train",
     "convert", "prune", "sensitivity", "select-precision", "peak-models", "evaluate",
     "bench", "fetch-benchmark-model", "cpu-peak",
-    "table1", "table2", "paper-table2", "paper-vs-reproduced", "accuracy-table", "op-profile-table", "variants-table",
-    "cost-table", "model-cost",
+    "table1", "table2", "paper-table2", "paper-vs-reproduced", "second-study-table", "accuracy-table", "op-profile-table",
+    "variants-table", "cost-table", "model-cost",
     "training-curves", "evaluation-figure", "latency-figure", "size-figure", "pareto-figure", "roofline-figure",
     "sensitivity-figure", "summary", "check-config", "publish-results",
 }

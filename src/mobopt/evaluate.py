@@ -34,15 +34,63 @@ PROGRESS_SECONDS = 30.0
 EPS = 1e-7
 
 
+def class_scores(confusion: np.ndarray) -> dict[str, Any]:
+    """Per-class precision, recall and F1 and their macro means, from a confusion matrix.
+
+    ``confusion`` has one row per class (the true class) and one column per
+    class (the prediction), plus optionally more columns for predictions
+    outside the classes (the ``other`` column of a subset of a larger head):
+    those count against the true class's recall and no class's precision.
+
+    Edge cases, as scikit-learn's ``precision_recall_fscore_support`` with
+    ``zero_division=0``:
+
+    * a class never predicted has precision 0 (not undefined);
+    * a class with no support (no true sample) has recall ``None`` and is left
+      out of the macro means, as scikit-learn does when given only the classes
+      present (``labels=``); its precision is still reported (0: every
+      prediction of it is wrong);
+    * F1 is ``2PR / (P + R)``, and 0 where ``P + R`` is 0.
+
+    The macro means are unweighted means over the classes with support; macro
+    F1 is the mean of the per-class F1 (scikit-learn's definition), not the F1
+    of macro precision and recall.
+    """
+    confusion = np.asarray(confusion, dtype=np.int64)
+    n = confusion.shape[0]
+    tp = np.diag(confusion[:, :n]).astype(np.float64)
+    support = confusion.sum(axis=1)
+    predicted = confusion[:, :n].sum(axis=0)
+    precision = np.divide(tp, predicted, out=np.zeros(n), where=predicted > 0)
+    recall = np.divide(tp, support, out=np.zeros(n), where=support > 0)
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros(n), where=denom > 0)
+    present = support > 0
+    macro = {name: (float(values[present].mean()) if present.any() else None)
+             for name, values in (("precision", precision), ("recall", recall), ("f1", f1))}
+    return {
+        "precision": [float(v) for v in precision],
+        "recall": [float(v) if s else None for v, s in zip(recall, present, strict=True)],
+        "f1": [float(v) if s else None for v, s in zip(f1, present, strict=True)],
+        "macro_precision": macro["precision"], "macro_recall": macro["recall"], "macro_f1": macro["f1"],
+        "classes_with_support": int(present.sum()),
+    }
+
+
 def classification_metrics(probs: np.ndarray, y: np.ndarray, classes: list[str],
                            label_indices: list[int] | None = None) -> dict[str, Any]:
-    """Accuracy (top-1), mean cross-entropy, top-5, per-class accuracy and the confusion matrix.
+    """Accuracy (top-1), mean cross-entropy, top-5, per-class and macro precision, recall and F1, and the
+    confusion matrix.
 
     ``y`` and ``probs`` index the model's output.  When the dataset's classes
     are a subset of a larger head (``label_indices``: Imagenette in
     ImageNet-1k), every metric is taken over the whole head, so predicting a
     class outside the subset counts as wrong, and the confusion matrix gets
-    one ``other`` column for such predictions.
+    one ``other`` column for such predictions.  Precision, recall and F1 are
+    over the dataset's classes (:func:`class_scores` gives the edge cases:
+    a class never predicted has precision 0, a class without test samples is
+    left out of the macro means); per-class accuracy is per-class recall,
+    kept under its older name.
     """
     probs = np.asarray(probs, dtype=np.float64)
     outputs = probs.shape[1]
@@ -55,7 +103,7 @@ def classification_metrics(probs: np.ndarray, y: np.ndarray, classes: list[str],
     subset = outputs > len(classes)
     confusion = np.zeros((len(classes), len(classes) + int(subset)), dtype=np.int64)
     np.add.at(confusion, (row, column[pred]), 1)
-    support = confusion.sum(axis=1)
+    scores = class_scores(confusion)
     k = min(5, outputs)
     topk = np.argsort(-probs, axis=1, kind="stable")[:, :k]
     return {
@@ -63,8 +111,14 @@ def classification_metrics(probs: np.ndarray, y: np.ndarray, classes: list[str],
         "accuracy": float((pred == y).mean()),
         "loss": float(-np.log(true_p).mean()),
         f"top{k}_accuracy": float((topk == y[:, None]).any(axis=1).mean()),
-        "per_class_accuracy": {c: (float(confusion[i, i] / support[i]) if support[i] else None)
-                               for i, c in enumerate(classes)},
+        "macro_precision": scores["macro_precision"],
+        "macro_recall": scores["macro_recall"],
+        "macro_f1": scores["macro_f1"],
+        "classes_with_support": scores["classes_with_support"],
+        "per_class_accuracy": dict(zip(classes, scores["recall"], strict=True)),
+        "per_class_precision": dict(zip(classes, scores["precision"], strict=True)),
+        "per_class_recall": dict(zip(classes, scores["recall"], strict=True)),
+        "per_class_f1": dict(zip(classes, scores["f1"], strict=True)),
         "confusion_matrix": confusion.tolist(),
         "confusion_columns": list(classes) + (["other"] if subset else []),
         "classes": list(classes),

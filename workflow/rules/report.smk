@@ -6,12 +6,14 @@
 REPORT_ENV = "../../envs/report.yaml"
 REPORT_RESOURCES = {"mem_mb": 2000, "runtime": 15}
 PAPER_DATA = workflow.source_path("../../src/mobopt/report/data/paper.yaml")
+STUDY_DATA = workflow.source_path("../../src/mobopt/report/data/lightweight_cnns.yaml")
 
 
 localrules:
     table2,
     paper_table2,
     paper_vs_reproduced,
+    second_study_table,
     op_profile_table,
     table1,
     accuracy_table,
@@ -96,6 +98,30 @@ rule paper_vs_reproduced:
     shell:
         "python -m mobopt paper-vs-reproduced --entries {params.entries:q} --out-csv {output.csv:q} --out-md {output.md:q}"
         " --out-tex {output.tex:q} > {log:q} 2>&1"
+
+
+rule second_study_table:
+    input:
+        PLAN.study_files(PLAN.study_entries()),
+        STUDY_DATA,
+    output:
+        csv=report(
+            "reports/tables/second_study.csv",
+            caption="../report/second_study.rst",
+            category="2 Tables",
+        ),
+        md="reports/tables/second_study.md",
+    log:
+        "logs/report/second_study.log",
+    conda:
+        REPORT_ENV
+    resources:
+        **REPORT_RESOURCES,
+    params:
+        entries=as_json(PLAN.study_entries()),
+    shell:
+        "python -m mobopt second-study-table --entries {params.entries:q} --out-csv {output.csv:q} --out-md {output.md:q}"
+        " > {log:q} 2>&1"
 
 
 rule op_profile_table:

@@ -38,6 +38,12 @@ def cmd_accuracy_table(a):
     write_accuracy(a.entries, a.out_csv, a.out_md)
 
 
+def cmd_second_study_table(a):
+    from mobopt.report import study
+
+    study.write(a.entries, a.out_csv, a.out_md)
+
+
 def cmd_op_profile_table(a):
     from mobopt.report.tables import write_op_profile
 
@@ -123,6 +129,8 @@ def register(sub) -> None:
     add_table(sub, "paper-vs-reproduced", cmd_paper_vs_reproduced, "write the paper-vs-reproduced table with verdicts",
               tex="required")
     add_table(sub, "accuracy-table", cmd_accuracy_table, "write the accuracy table (every model, variant and evaluation split)")
+    add_table(sub, "second-study-table", cmd_second_study_table,
+              "write the second study (MobileNet vs ShuffleNet) beside ours: scores, ablation drops, size and latency")
     add_table(sub, "op-profile-table", cmd_op_profile_table,
               "write the per-op time profile table (CSV and Markdown) from benchmark JSONs")
     add_table(sub, "variants-table", cmd_variants_table,

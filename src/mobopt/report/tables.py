@@ -138,19 +138,40 @@ def table1(entries: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: The accuracy table's CSV columns, in order: top-1 with the class-balanced scores beside it, then top-5 and loss.
+ACCURACY_COLUMNS = ["experiment", "model", "variant", "split", "samples", "accuracy", "macro_recall", "macro_f1",
+                    "macro_precision", "top5_accuracy", "loss", "outputs", "note"]
+#: CSV column -> the Markdown header (macro precision stays in the CSV).
+ACCURACY_HEADERS = {"model": "model", "variant": "variant", "split": "split", "samples": "samples",
+                    "accuracy": "accuracy (top-1)", "macro_recall": "macro recall", "macro_f1": "macro F1",
+                    "top5_accuracy": "top-5", "loss": "loss", "note": "note"}
+
+
 def accuracy(entries: list[dict[str, Any]]) -> pd.DataFrame:
-    """Accuracy per ``{experiment, label, variant, split, eval}``: every split a model was scored on."""
+    """Accuracy per ``{experiment, label, variant, split, eval}``: every split a model was scored on.
+
+    Top-1 accuracy with macro recall and macro F1 beside it (means over the dataset's classes, each class
+    counting the same: see :func:`mobopt.evaluate.class_scores`), top-5 (top-k for a head of fewer than 5
+    outputs) and cross-entropy.  An evaluation written before the macro scores existed leaves them empty."""
     rows = []
     for e in entries:
         ev = _load(e["eval"])
+        base = {"experiment": e["experiment"], "model": e["label"], "variant": e["variant"], "split": e["split"]}
         if ev.get("supported") is False:
-            rows.append({"experiment": e["experiment"], "model": e["label"], "variant": e["variant"], "split": e["split"],
-                         "note": "not supported: " + str(ev.get("reason"))})
+            rows.append({**base, "note": "not supported: " + str(ev.get("reason"))})
             continue
         top5 = next((v for k, v in ev.items() if k.startswith("top") and k.endswith("_accuracy")), None)
-        rows.append({"experiment": e["experiment"], "model": e["label"], "variant": e["variant"], "split": e["split"],
-                     "samples": ev["samples"], "accuracy": ev["accuracy"], "top5_accuracy": top5, "loss": ev["loss"]})
-    return pd.DataFrame(rows)
+        rows.append({**base, "samples": ev["samples"], "accuracy": ev["accuracy"],
+                     **{k: ev.get(k) for k in ("macro_recall", "macro_f1", "macro_precision")},
+                     "top5_accuracy": top5, "loss": ev["loss"], "outputs": ev.get("outputs")})
+    return pd.DataFrame(rows, columns=ACCURACY_COLUMNS)
+
+
+def accuracy_markdown(df: pd.DataFrame) -> str:
+    shown = df[list(ACCURACY_HEADERS)]
+    if shown["note"].isna().all():
+        shown = shown.drop(columns=["note"])
+    return shown.rename(columns=ACCURACY_HEADERS).to_markdown(index=False, floatfmt=".4g") + "\n"
 
 
 def _write(df: pd.DataFrame, out_csv: str | Path, out_md: str | Path, md: str | None = None,
@@ -174,7 +195,8 @@ def write_table1(entries: list[dict[str, Any]], out_csv: str | Path, out_md: str
 
 
 def write_accuracy(entries: list[dict[str, Any]], out_csv: str | Path, out_md: str | Path) -> pd.DataFrame:
-    return _write(accuracy(entries), out_csv, out_md)
+    df = accuracy(entries)
+    return _write(df, out_csv, out_md, accuracy_markdown(df))
 
 
 def _interval(lo, hi) -> str:

@@ -29,6 +29,7 @@ from mobopt.datasets import registry as dataset_registry
 from mobopt.datasets.prepared import TREE, split_files
 from mobopt.models import pretrained
 from mobopt.optimize import variants as variant_registry
+from mobopt.report import study
 
 #: LiteRT's benchmark_model binary for the phone (rule fetch_benchmark_model).
 ANDROID_TOOL = "data/tools/android_aarch64_benchmark_model"
@@ -393,6 +394,34 @@ class Plan:
         entries = self.cost_entries()
         return sorted({e["cost"] for e in entries} | {path for e in entries for path in e["bench"].values()})
 
+    def study_experiments(self) -> list[str]:
+        """Experiments the second study has a row for (:func:`mobopt.report.study.match`): its architectures trained
+        from scratch on its datasets, or on a stand-in that names one as ``study_dataset``."""
+        return [name for name, exp in self.experiments.items() if study.matches_experiment(exp)]
+
+    def study_entries(self) -> list[dict[str, Any]]:
+        """What the second-study table reads, per (study experiment, variant): the test evaluation, the variant's
+        JSON and its benchmark on every usable device, plus the model options and datasets its rows are matched by."""
+        out = []
+        for name in self.study_experiments():
+            exp = self.experiments[name]
+            shape = dataset_registry.get(exp["dataset"]).image_shape(self.config["datasets"][exp["dataset"]])
+            for variant in exp["variants"]:
+                out.append({
+                    "experiment": name, "label": self.label(name), "model": exp["model"], "dataset": exp["dataset"],
+                    **({"study_dataset": exp["study_dataset"]} if "study_dataset" in exp else {}),
+                    "input_shape": "x".join(str(int(d)) for d in shape), "variant": variant,
+                    "eval": f"results/eval/{name}/test/{variant}.json",
+                    "tflite_info": f"results/tflite/{name}/{variant}.json",
+                    "bench": {device: f"results/bench/{device}/{name}/{variant}.json" for device in self.devices},
+                })
+        return out
+
+    @staticmethod
+    def study_files(entries: list[dict[str, Any]]) -> list[str]:
+        """The files the second-study entries point to (the table rule's inputs)."""
+        return sorted({f for e in entries for f in (e["eval"], e["tflite_info"], *e["bench"].values())})
+
     @staticmethod
     def entry_files(entries: list[dict[str, Any]], keys: Iterable[str]) -> list[str]:
         """The files a list of entries points to (a table rule's inputs)."""
@@ -415,5 +444,7 @@ class Plan:
         tables = [f"reports/tables/{t}.{ext}" for t in ("table1", "table2", "table2_paper", "paper_vs_reproduced")
                   for ext in ("csv", "md", "tex")]
         tables += [f"reports/tables/{t}.{ext}" for t in ("accuracy", "op_profile", "variants", "cost") for ext in ("csv", "md")]
+        if self.study_experiments():
+            tables += [f"reports/tables/second_study.{ext}" for ext in ("csv", "md")]
         figures += [f"reports/figures/sensitivity_{name}.{ext}" for name in self.graph_opt_experiments() for ext in fmt]
         return [*tables, *figures, *(["reports/summary.html"] if self.devices else [])]
