@@ -75,3 +75,19 @@ def test_the_fashion_mnist_overlay_swaps_only_the_dataset():
     plan = Plan(both, availability=lambda device, options: (True, ""))
     assert plan.used_datasets == ["fashion_mnist"]  # CIFAR-10 stays in `datasets` but nothing downloads it
     assert not FASHION.read_text().count("replace_workflow_config")
+
+
+def test_the_imagenet_rows_as_a_gpu_cluster_config():
+    cfg = _config(REPO / "config/lightweight_cnns_imagenet.yaml")
+    assert workflow_config.replaces_workflow_config(cfg)
+    assert cfg["datasets"]["imagenet"]["source"] == "path"
+    models = _models(cfg)
+    assert models == {"shufflenetv2_imagenet": {"name": "shufflenetv2", "width": 1.0, "stem": "imagenet",
+                                                "channel_shuffle": True, "dropout": models["shufflenetv2_imagenet"]["dropout"]},
+                      "mobilenetv2_imagenet": models["mobilenetv2_imagenet"]}
+    assert models["mobilenetv2_imagenet"]["weights"] in ("none", None) and models["mobilenetv2_imagenet"]["stem"] == "imagenet"
+    for exp in cfg["experiments"].values():
+        assert exp["dataset"] == "imagenet" and exp["resources"]["gpus"] == 1
+        assert {k: exp["train"][k] for k in STUDY_RECIPE} == STUDY_RECIPE
+    plan = Plan(cfg, availability=lambda device, options: (True, ""))
+    assert "reports/tables/second_study.md" in plan.final_outputs()

@@ -59,6 +59,8 @@ And a second study, ShuffleNetV2 against MobileNetV2 on CIFAR-10 with two ablati
   an hour of training on 2 cores.
 - `config/lightweight_cnns_fashion_mnist.yaml`: an overlay on the CPU one that trains on
   Fashion-MNIST at 32x32x3 instead of CIFAR-10 (no download on Debian and Ubuntu).
+- `config/lightweight_cnns_imagenet.yaml`: the study's ImageNet rows (ShuffleNetV2 against
+  MobileNetV2 from scratch on your copy of ImageNet-1k, top-1 and top-5): for a GPU cluster.
 
 Pass one with `--configfile`:
 
