@@ -33,8 +33,9 @@ ENV_COMMANDS: dict[str, set[str]] = {
     "litert.yaml": {"bench", "bench-run", "op-profile", "cpu-peak", "evaluate"},
     "report.yaml": {"table1", "table2", "paper-table2", "paper-vs-reproduced", "accuracy-table", "op-profile-table",
                     "variants-table", "training-curves", "evaluation-figure", "latency-figure", "size-figure",
-                    "pareto-figure", "roofline-figure", "sensitivity-figure", "summary"},
-    "tf.yaml": {"train", "convert", "prune", "sensitivity", "select-precision", "peak-models", "evaluate"},
+                    "pareto-figure", "roofline-figure", "sensitivity-figure", "summary", "cost-table",
+                    "second-study-table"},
+    "tf.yaml": {"train", "convert", "prune", "sensitivity", "select-precision", "peak-models", "evaluate", "model-cost"},
 }
 
 

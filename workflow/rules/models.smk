@@ -47,6 +47,7 @@ rule model_cost:
         "logs/model_cost/{experiment}.log",
     conda:
         "../../envs/tf.yaml"
+    threads: 1
     resources:
         mem_mb=3000,
         runtime=15,
