@@ -346,3 +346,18 @@ def test_a_few_steps_under_mixed_bfloat16(options):
     copy = architectures.float32_model(model)
     assert {layer.dtype_policy.name for layer in copy.layers} == {"float32"}
     assert copy.predict(x[:2], verbose=0).dtype == np.float32
+
+
+@pytest.mark.parametrize("name", ["mobilenetv2", "shufflenetv2"])
+def test_batchnorm_statistics_follow_training_within_an_epoch(name):
+    """Momentum 0.9 for the from-scratch CNNs: with Keras' MobileNetV2 default of 0.999, one epoch of CIFAR-10
+    (~390 steps) leaves two thirds of the moving statistics at their initial values and inference scores at chance."""
+    import keras
+
+    from mobopt.models import architectures
+
+    options = {"name": name, "weights": "none", "alpha": 0.35} if name == "mobilenetv2" else {"name": name, "width": 0.5}
+    model = architectures.build(options, (32, 32, 3), 10)
+    norms = [layer for layer in architectures.all_layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
+    assert norms and {layer.momentum for layer in norms} == {0.9}
+    assert 0.9 ** 390 < 1e-10 < 0.999 ** 390
