@@ -42,13 +42,13 @@ FAIL_TIMEOUT = 240
 #: Rules that run as cluster jobs in the demo, with their job counts (benchmark jobs, which measure
 #: and must have their node to themselves, are counted apart); the rest are local rules.
 CLUSTER_JOBS = {"prepare_mnist": 1, "train": 1, "prune": 1, "sensitivity": 1, "convert": 4, "evaluate": 5,
-                "peak_models": 1}
+                "peak_models": 1, "model_cost": 1}
 #: Rules whose jobs measure latency: the per-experiment benchmarks, the CPU's peak and the graph-opt
 #: layer selection (it benchmarks its candidates).
 MEASURING_RULES = {"bench_vit_mnist", "cpu_peak", "select_precision"}
 LOCAL_RULES = {"download_mnist", "table1", "table2", "accuracy_table", "training_curves", "evaluation_figure",
                "paper_table2", "paper_vs_reproduced", "op_profile_table", "latency_figure", "pareto_figure",
-               "size_figure", "roofline_figure", "summary"}
+               "size_figure", "roofline_figure", "summary", "cost_table"}
 
 
 def measures(rule: str) -> bool:
