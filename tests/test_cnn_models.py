@@ -360,4 +360,4 @@ def test_batchnorm_statistics_follow_training_within_an_epoch(name):
     model = architectures.build(options, (32, 32, 3), 10)
     norms = [layer for layer in architectures.all_layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
     assert norms and {layer.momentum for layer in norms} == {0.9}
-    assert 0.9 ** 390 < 1e-10 < 0.999 ** 390
+    # 0.9 ** 390 is about 1e-18 of the initial statistics left after an epoch; 0.999 ** 390 is 0.68
