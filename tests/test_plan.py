@@ -2,6 +2,7 @@
 and the config schema's defaults checked against the code's, so the two cannot drift."""
 
 import copy
+import re
 import sys
 from pathlib import Path
 
@@ -245,7 +246,7 @@ def _code_defaults():
     from mobopt.bench import android, measurement, protocol
     from mobopt.common import download
     from mobopt.datasets import archives, fashion_mnist, imagenet, images
-    from mobopt.optimize import convert, graphopt, mixed_precision, pruning
+    from mobopt.optimize import convert, graphopt, mixed_precision, pruning, structured
 
     props = SCHEMA["properties"]
     ds = props["datasets"]["properties"]
@@ -267,10 +268,12 @@ def _code_defaults():
         ("datasets.<name> ($defs.images)", _schema_defaults(defs["images"]), images.IMAGE_DEFAULTS),
         ("datasets.fashion_mnist", _schema_defaults(ds["fashion_mnist"]), fashion_mnist.SHAPE_DEFAULTS),
         ("datasets.imagenet", _schema_defaults(ds["imagenet"]), imagenet.IMAGENET_DEFAULTS),
+        ("experiments.<name>.structured_pruning", _schema_defaults(exp["structured_pruning"]),
+         structured.STRUCTURED_DEFAULTS),
     ]
 
 
-@pytest.mark.parametrize("index", range(13))
+@pytest.mark.parametrize("index", range(14))
 def test_schema_defaults_equal_the_code_defaults(index):
     """The schema documents every key the code defaults, with the same value (the code is the one source)."""
     where, schema, code = _code_defaults()[index]
@@ -301,3 +304,50 @@ def test_new_training_keys_at_their_defaults_do_not_retrain_existing_models():
     assert all(train.TRAIN_DEFAULTS[k] == v for k, v in workflow_plan.LATE_TRAIN_KEYS.items())
     cfg["experiments"]["vit_mnist"]["train"]["jit_compile"] = True
     assert Plan(cfg).train_spec("vit_mnist")["train"]["jit_compile"] is True
+
+
+def _with_pruned(cfg, **structured):
+    from snakemake.utils import validate
+
+    cfg["experiments"]["vit_small"] = {"variants": ["float32"], "train": {"epochs": 2},
+                                       "structured_pruning": {"from": "vit_mnist", **structured}}
+    validate(cfg, str(REPO / "workflow/schemas/config.schema.yaml"), set_default=True)
+    return cfg
+
+
+def test_a_pruned_experiment_takes_its_sources_dataset_and_model():
+    cfg = _with_pruned(_config(), mlp=0.25)
+    plan = Plan(cfg)
+    assert plan.experiments["vit_small"]["dataset"] == "mnist"
+    assert plan.experiments["vit_small"]["model"] == plan.experiments["vit_mnist"]["model"]
+    assert plan.source_model("vit_small") == ["results/models/vit_mnist/model.keras"]
+    assert plan.source_model("vit_mnist") == []
+    spec = plan.train_spec("vit_small")
+    assert spec["structured_pruning"] == {"mlp": 0.25, "heads": 0.0, "blocks": 0, "importance": "activation",
+                                          "calibration_samples": 1024}
+    assert "structured_pruning" not in plan.train_spec("vit_mnist")
+    assert ("vit_small", "float32") in plan.runs()
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda c: c["experiments"]["vit_small"]["structured_pruning"].update({"from": "nope"}),
+     "experiments.vit_small.structured_pruning.from: unknown experiment 'nope'"),
+    (lambda c: c["experiments"]["vit_small"]["structured_pruning"].update({"from": "vit_small"}),
+     "experiments.vit_small.structured_pruning.from: 'vit_small' leads back to 'vit_small'"),
+    (lambda c: c["experiments"]["vit_small"].update({"dataset": "fashion_mnist"}),
+     "experiments.vit_small.dataset differs from experiments.vit_mnist.dataset"),
+    (lambda c: c["experiments"]["vit_mnist"].pop("model"), "experiments.vit_mnist.model is missing"),
+])
+def test_bad_pruning_sources_name_the_key(change, words):
+    cfg = _with_pruned(_config())
+    change(cfg)
+    with pytest.raises(workflow_plan.ConfigError, match=re.escape(words)):
+        Plan(cfg)
+
+
+def test_only_a_vit_can_be_pruned_structurally():
+    cfg = _config("config")
+    cfg["experiments"]["small"] = {"variants": ["float32"], "structured_pruning": {"from": "mobilenetv2_asl"}}
+    with pytest.raises(workflow_plan.ConfigError, match="'mobilenetv2_asl' is a mobilenetv2 model; structured pruning "
+                                                        "supports vit"):
+        Plan(cfg)

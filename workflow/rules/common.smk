@@ -2,6 +2,7 @@
 # holds every computation, unit-tested), wildcard constraints, the shell prefix, and the named
 # input functions the rules use. Rules only call `python -m mobopt <command>`.
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -100,6 +101,15 @@ def folder_of_output(wildcards, output):
 
 def weight_files(wildcards):
     return PLAN.weight_files(wildcards.experiment)
+
+
+def source_model(wildcards):
+    return PLAN.source_model(wildcards.experiment)
+
+
+def source_arg(wildcards, input):
+    """` --source <model>` for an experiment that prunes another's trained model, else nothing."""
+    return f" --source {shlex.quote(input.source[0])}" if input.source else ""
 
 
 def train_spec(wildcards):

@@ -1,6 +1,8 @@
 # Training. Seeded, deterministic (op determinism, pinned threads) and resumable (a checkpoint
 # after every epoch in results/models/<experiment>/.checkpoint). Pretrained models load weights
-# fetched by fetch_weights; with `epochs: 0` they are kept as they are. Memory, wall time and
+# fetched by fetch_weights; with `epochs: 0` they are kept as they are. An experiment with
+# `structured_pruning` starts from its source experiment's trained model, made smaller, and
+# fine-tunes it. Memory, wall time and
 # GPUs come from experiments.<name>.resources: a cluster request only, so changing it never
 # retrains.
 
@@ -9,6 +11,7 @@ rule train:
     input:
         data=experiment_data,
         weights=weight_files,
+        source=source_model,
     output:
         model="results/models/{experiment}/model.keras",
         history="results/models/{experiment}/history.csv",
@@ -29,10 +32,11 @@ rule train:
         data=folder_of_first,
         seed=config["seed"],
         weights=WEIGHTS_DIR,
+        source=source_arg,
     shell:
         "python -m mobopt train --experiment {wildcards.experiment} --data {params.data:q}"
         " --out $(dirname {output.model:q}) --spec {params.spec:q} --seed {params.seed} --weights {params.weights:q}"
-        " > {log:q} 2>&1"
+        "{params.source} > {log:q} 2>&1"
 
 
 # Parameters and multiply-accumulates (MACs) of the trained model, layer by layer and by kind, with

@@ -8,6 +8,11 @@ from mobopt.cli._args import add_command, add_seed, json_arg, require
 
 def cmd_train(a):
     require(a.data)
+    if a.source:  # structured pruning of another experiment's trained model, then a fine-tune
+        from mobopt.optimize import structured
+
+        structured.train_pruned(a.data, a.out, a.experiment, a.spec, a.seed, a.source)
+        return
     from mobopt.models.train import train
 
     train(a.data, a.out, a.experiment, a.spec, a.seed, weights_dir=a.weights)
@@ -34,6 +39,9 @@ def register(sub) -> None:
     s.add_argument("--spec", type=json_arg, required=True, help="the experiment's `model` and `train` entries, as JSON")
     add_seed(s)
     s.add_argument("--weights", default=None, help="folder of pretrained weight files (data/weights)")
+    s.add_argument("--source", default=None,
+                   help="a trained model.keras to prune structurally (the spec's `structured_pruning`) and fine-tune, "
+                        "instead of training from scratch")
 
     s = add_command(sub, "model-cost", cmd_model_cost,
                     "count a trained model's parameters and multiply-accumulates (MACs) layer by layer, by kind "

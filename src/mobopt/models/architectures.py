@@ -71,7 +71,7 @@ class SelectToken(layers.Layer):
 
 VIT_DEFAULTS: dict[str, Any] = {
     "patch_size": 4, "dim": 130, "depth": 5, "heads": 2, "mlp_dim": 390, "head_hidden": 64,
-    "dropout": 0.1, "class_token": True, "layer_norm_epsilon": 1e-6,
+    "dropout": 0.1, "class_token": True, "layer_norm_epsilon": 1e-6, "key_dim": None,
 }
 
 
@@ -89,7 +89,9 @@ def build_vit(options: dict[str, Any], input_shape: tuple[int, int, int], num_cl
     With the defaults (patch 4, dim 130, depth 5, heads 2, MLP 390, head hidden
     64) on 28x28x1 inputs and 10 classes the model has exactly 870,937
     parameters, the paper's count (the input Normalization layer's mean,
-    variance and count are 3 of them).  Trained from scratch: ``weights_dir`` is unused.  Layers have stable names
+    variance and count are 3 of them).  ``key_dim`` (default ``dim // heads``)
+    is each head's width: a structurally pruned ViT keeps it while losing heads.
+    Trained from scratch: ``weights_dir`` is unused.  Layers have stable names
     (``block{i}_attn``...) so later analyses can address them.
     """
     o = {**VIT_DEFAULTS, **options}
@@ -97,8 +99,9 @@ def build_vit(options: dict[str, Any], input_shape: tuple[int, int, int], num_cl
     p = o["patch_size"]
     if h % p or w % p:
         raise MobOptError(f"model.patch_size {p} does not divide the input size {h}x{w}")
-    if o["dim"] % o["heads"]:
-        raise MobOptError(f"model.dim {o['dim']} is not divisible by model.heads {o['heads']}")
+    if o["key_dim"] is None and o["dim"] % o["heads"]:
+        raise MobOptError(f"model.dim {o['dim']} is not divisible by model.heads {o['heads']}; or set model.key_dim")
+    key_dim = o["key_dim"] or o["dim"] // o["heads"]
     eps = o["layer_norm_epsilon"]
     inputs = keras.Input(input_shape, name="image")
     # float32 whatever the global policy: under mixed precision the raw 0..255 pixels and the adapted mean and
@@ -112,7 +115,7 @@ def build_vit(options: dict[str, Any], input_shape: tuple[int, int, int], num_cl
     x = ClassTokenPosition(o["class_token"], name="tokens")(x)
     for i in range(o["depth"]):
         y = layers.LayerNormalization(epsilon=eps, name=f"block{i}_ln1")(x)
-        y = layers.MultiHeadAttention(o["heads"], o["dim"] // o["heads"], dropout=0.0, name=f"block{i}_attn")(y, y)
+        y = layers.MultiHeadAttention(o["heads"], key_dim, dropout=0.0, name=f"block{i}_attn")(y, y)
         y = layers.Dropout(o["dropout"], name=f"block{i}_drop1")(y)
         x = layers.Add(name=f"block{i}_res1")([x, y])
         y = layers.LayerNormalization(epsilon=eps, name=f"block{i}_ln2")(x)

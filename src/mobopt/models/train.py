@@ -64,6 +64,7 @@ import math
 import shutil
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -439,8 +440,15 @@ def weight_records(weights_dir: str | Path | None, model_spec: dict[str, Any], i
 
 
 def train(prepared: str | Path, out_dir: str | Path, experiment: str, spec: dict[str, Any], seed: int,
-          *, weights_dir: str | Path | None = None, callbacks: list | None = None) -> dict[str, Any]:
-    """Train ``spec['model']`` on the prepared dataset; write model.keras, history.csv, metrics.json."""
+          *, weights_dir: str | Path | None = None, callbacks: list | None = None,
+          start: Callable[[np.ndarray, np.ndarray, dict[str, Any]], tuple[Any, dict[str, Any]]] | None = None,
+          ) -> dict[str, Any]:
+    """Train ``spec['model']`` on the prepared dataset; write model.keras, history.csv, metrics.json.
+
+    ``start`` replaces building the model from scratch: called with the training images, labels and the
+    dataset's meta, it returns the model to fine-tune and a record of how it was made (structured pruning
+    of a trained model), kept in metrics.json under ``start`` and in the checkpoint, so a resume keeps it.
+    """
     prepared, out_dir = Path(prepared), Path(out_dir)
     tspec = {**TRAIN_DEFAULTS, **spec.get("train", {})}
     tspec["augmentation"] = {**TRAIN_DEFAULTS["augmentation"], **(tspec.get("augmentation") or {})}
@@ -494,6 +502,14 @@ def train(prepared: str | Path, out_dir: str | Path, experiment: str, spec: dict
         else:
             log.warning("ignoring checkpoint in %s: written for a different spec, seed or dataset", ckpt_dir)
             shutil.rmtree(ckpt_dir)
+    start_record: dict[str, Any] | None = None
+    if model is not None and start is not None:
+        start_record = json.loads((ckpt_dir / "start.json").read_text())
+    if model is None and start is not None:
+        with precision_policy(keras, tspec["precision"]):
+            model, start_record = start(x_train, y_train, meta)
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        write_json(ckpt_dir / "start.json", start_record)
     if model is None:
         # a model trained from scratch adapts its input normalisation on (a bounded sample of) the training images
         sample = np.asarray(x_train[: min(len(x_train), 100_000)])
@@ -546,6 +562,8 @@ def train(prepared: str | Path, out_dir: str | Path, experiment: str, spec: dict
         "spec": spec,
         "provenance": provenance.collect(seed=seed, threads=tspec["threads"], dataset=meta),
     }
+    if start_record is not None:
+        metrics["start"] = start_record
     write_json(out_dir / "metrics.json", metrics)
     shutil.rmtree(ckpt_dir, ignore_errors=True)
     return metrics

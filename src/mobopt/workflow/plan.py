@@ -28,6 +28,7 @@ from mobopt.datasets import archives, fashion_mnist, fetch, images, kaggle
 from mobopt.datasets import registry as dataset_registry
 from mobopt.datasets.prepared import TREE, split_files
 from mobopt.models import pretrained
+from mobopt.optimize import structured
 from mobopt.optimize import variants as variant_registry
 from mobopt.report import study
 
@@ -94,6 +95,48 @@ def merge(base: dict[str, Any], over: dict[str, Any] | None) -> dict[str, Any]:
     return out
 
 
+def inherit_sources(experiments: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Experiments with a structurally pruned model take ``dataset`` and ``model`` from their source experiment.
+
+    The pruned model is made from the source's trained model, so it has the source's dataset and
+    architecture by construction; an experiment that sets them anyway must agree.  Sources can chain
+    (a pruned model pruned further); a cycle or an unknown name is one error naming the key.
+    """
+    out: dict[str, dict[str, Any]] = {}
+
+    def resolve(name: str, seen: tuple[str, ...]) -> dict[str, Any]:
+        if name in out:
+            return out[name]
+        exp = experiments[name]
+        source = (exp.get("structured_pruning") or {}).get("from")
+        if source is None:
+            for key in ("dataset", "model"):
+                if key not in exp:
+                    raise ConfigError(f"config key experiments.{name}.{key} is missing: every experiment names its "
+                                      "dataset and model, unless it prunes another's (structured_pruning.from)")
+            out[name] = exp
+            return exp
+        key = f"experiments.{name}.structured_pruning.from"
+        if source not in experiments:
+            raise ConfigError(f"config key {key}: unknown experiment {source!r}; known: {', '.join(experiments)}")
+        if source == name or source in seen:
+            raise ConfigError(f"config key {key}: {source!r} leads back to {name!r}; sources cannot form a cycle")
+        parent = resolve(source, (*seen, name))
+        if parent["model"].get("name") not in structured.SUPPORTED:
+            raise ConfigError(f"config key {key}: {source!r} is a {parent['model'].get('name')} model; structured "
+                              f"pruning supports {', '.join(structured.SUPPORTED)}")
+        for k in ("dataset", "model"):
+            if k in exp and exp[k] != parent[k]:
+                raise ConfigError(f"config key experiments.{name}.{k} differs from experiments.{source}.{k}: a pruned "
+                                  f"model has its source's {k}; leave the key out")
+        out[name] = {**exp, "dataset": parent["dataset"], "model": parent["model"]}
+        return out[name]
+
+    for name in experiments:
+        resolve(name, ())
+    return out
+
+
 class Plan:
     """What the rules need, for one validated ``config`` (schema defaults already set).
 
@@ -106,7 +149,7 @@ class Plan:
                  availability: Callable[[str, dict[str, Any]], tuple[bool, str]] | None = None,
                  env: Mapping[str, str] | None = None) -> None:
         self.config = config
-        self.experiments: dict[str, dict[str, Any]] = config["experiments"]
+        self.experiments: dict[str, dict[str, Any]] = inherit_sources(config["experiments"])
         self.bench: dict[str, Any] = config.get("benchmark", {})
         self.configured_devices: list[str] = self.bench.get("devices", ["host_1t"])
         self.config_sha256 = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
@@ -184,7 +227,15 @@ class Plan:
                  if k not in LATE_TRAIN_KEYS or not _at_default(v, LATE_TRAIN_KEYS[k])}
         late = LATE_MODEL_KEYS.get(exp["model"].get("name"), {})
         model = {k: v for k, v in exp["model"].items() if k not in late or not _at_default(v, late[k])}
-        return {"model": model, "train": train}
+        spec = {"model": model, "train": train}
+        if "structured_pruning" in exp:  # its source model's file is an input: a retrained source reruns the prune
+            spec["structured_pruning"] = {k: v for k, v in exp["structured_pruning"].items() if k != "from"}
+        return spec
+
+    def source_model(self, name: str) -> list[str]:
+        """The trained model a structurally pruned experiment starts from (none for one trained from scratch)."""
+        source = (self.experiments[name].get("structured_pruning") or {}).get("from")
+        return [f"results/models/{source}/model.keras"] if source else []
 
     def train_threads(self, name: str) -> int:
         return self.experiments[name].get("train", {}).get("threads", 2)

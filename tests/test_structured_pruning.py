@@ -1,0 +1,145 @@
+"""Structured pruning really removes units: shapes and MAC counts shrink, and units that contribute
+nothing can be cut without changing a single output; a pruned digits ViT is fine-tuned by the real CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+from conftest import TINY_SPEC, mobopt_cli
+
+from mobopt import MobOptError
+from mobopt.optimize import structured
+
+SMALL = {"name": "vit", "patch_size": 7, "dim": 16, "depth": 3, "heads": 4, "mlp_dim": 32, "head_hidden": 8,
+         "dropout": 0.0}
+
+
+@pytest.fixture(scope="module")
+def images():
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, (64, 28, 28, 1)).astype("uint8"), rng.integers(0, 10, 64)
+
+
+def _model(images):
+    import keras
+
+    from mobopt.models import architectures
+
+    keras.utils.set_random_seed(0)
+    return architectures.build(SMALL, (28, 28, 1), 10, images[0])
+
+
+def _silence(model, neurons=(), heads=(), blocks=()):
+    """Zero the outgoing weights of MLP neurons, the output projection of heads, and both residual branches of
+    blocks: units that then add nothing to the residual stream."""
+    for i in range(SMALL["depth"]):
+        mlp2 = model.get_layer(f"block{i}_mlp2")
+        w, b = mlp2.get_weights()
+        w[list(neurons)] = 0.0
+        attn = model.get_layer(f"block{i}_attn")
+        a = attn.get_weights()
+        a[6][list(heads)] = 0.0
+        if i in blocks:
+            w[:], b[:], a[6][:], a[7][:] = 0.0, 0.0, 0.0, 0.0
+        mlp2.set_weights([w, b])
+        attn.set_weights(a)
+
+
+def test_nothing_removed_is_the_same_model(images):
+    model = _model(images)
+    small, record = structured.prune_vit(model, SMALL, {"mlp": 0.0, "heads": 0.0}, 10, *images)
+    np.testing.assert_array_equal(small.predict(images[0], verbose=0), model.predict(images[0], verbose=0))
+    assert record["parameters"]["before"] == record["parameters"]["after"]
+
+
+@pytest.mark.parametrize("importance", ["activation", "magnitude"])
+def test_silent_neurons_are_the_ones_cut_and_outputs_do_not_change(images, importance):
+    model = _model(images)
+    _silence(model, neurons=range(0, 32, 2))  # half the neurons of every block add nothing
+    before = model.predict(images[0], verbose=0)
+    small, record = structured.prune_vit(model, SMALL, {"mlp": 0.5, "importance": importance}, 10, *images)
+    np.testing.assert_allclose(small.predict(images[0], verbose=0), before, atol=1e-6)
+    assert small.get_layer("block0_mlp1").get_weights()[0].shape == (16, 16)
+    # each block loses 16 neurons: 16 x (16 + 1) weights in mlp1 and 16 x 16 in mlp2, and the same MACs for each
+    # of the 17 tokens (16 patches and the class token)
+    assert record["parameters"]["before"] - record["parameters"]["after"] == 3 * (16 * 17 + 16 * 16)
+    assert record["macs"]["before"] - record["macs"]["after"] == 3 * 17 * (16 * 16 + 16 * 16)
+    assert record["spec"]["mlp_dim"] == 16 and record["spec"]["key_dim"] == 4
+
+
+def test_silent_heads_and_blocks_are_the_ones_cut(images):
+    model = _model(images)
+    _silence(model, heads=(1, 3), blocks=(1,))
+    before = model.predict(images[0], verbose=0)
+    small, record = structured.prune_vit(model, SMALL, {"mlp": 0.0, "heads": 0.5, "blocks": 1,
+                                                        "importance": "magnitude"}, 10, *images)
+    np.testing.assert_allclose(small.predict(images[0], verbose=0), before, atol=1e-6)
+    assert [k["block"] for k in record["kept_blocks"]] == [0, 2]
+    assert all(k["heads"] == [0, 2] for k in record["kept_blocks"])
+    assert small.get_layer("block0_attn").get_weights()[0].shape == (16, 2, 4)  # 2 heads of width 4 kept
+    assert record["macs"]["after"] < 0.55 * record["macs"]["before"]  # a third of the blocks, half of the heads
+
+
+def test_a_silenced_block_costs_nothing_in_the_data_driven_score(images):
+    model = _model(images)
+    _silence(model, blocks=(2,))
+    scores = structured.activation_scores(model, SMALL["depth"], *images)
+    assert scores["blocks"][2] == pytest.approx(0.0, abs=1e-9)
+    assert np.all(scores["neurons"][2] == 0.0)
+
+
+def test_small_ratios_stay_close_before_fine_tuning(images):
+    model = _model(images)
+    small, _ = structured.prune_vit(model, SMALL, {"mlp": 0.1}, 10, *images)
+    diff = np.abs(small.predict(images[0], verbose=0) - model.predict(images[0], verbose=0)).max()
+    assert 0 < diff < 0.1
+
+
+def test_kept_counts_round_and_keep_one_of_each():
+    assert structured.kept_counts({"heads": 2, "mlp_dim": 390, "depth": 5}, {"mlp": 0.5, "heads": 0.5}) == \
+        {"mlp_dim": 195, "heads": 1, "depth": 5}
+    assert structured.kept_counts({"heads": 3}, {"heads": 0.5})["heads"] == 2  # 1.5 heads: one removed
+    assert structured.kept_counts({"heads": 2}, {"heads": 0.4})["heads"] == 2  # under one head's share
+    assert structured.kept_counts({"mlp_dim": 4}, {"mlp": 0.9})["mlp_dim"] == 1
+
+
+@pytest.mark.parametrize("options, words", [
+    ({"mlp": 1.0}, "structured_pruning.mlp 1.0 must be at least 0 and below 1"),
+    ({"blocks": 5}, "structured_pruning.blocks 5 must be below model.depth 5"),
+    ({"importance": "random"}, "structured_pruning.importance 'random'; known: activation, magnitude"),
+])
+def test_bad_options_name_the_key(options, words):
+    with pytest.raises(MobOptError, match=re.escape(words)):
+        structured.kept_counts({}, options)
+
+
+def test_a_cnn_is_refused_by_name():
+    with pytest.raises(MobOptError, match="model.name 'mobilenetv2' is not supported yet"):
+        structured.check_supported({"name": "mobilenetv2"})
+
+
+def test_cli_prunes_a_trained_model_and_fine_tunes_it(trained_tiny, prepared_digits, tmp_path):
+    """The tiny digits ViT with half its MLP neurons and one of its two heads gone, fine-tuned for 5 epochs, by the
+    train command as the workflow runs it; it keeps its accuracy within 5 points (measured: see the assertion)."""
+    spec = {"model": TINY_SPEC["model"],
+            "train": {"epochs": 5, "batch_size": 64, "learning_rate": 0.0005, "warmup_epochs": 0, "threads": 2},
+            "structured_pruning": {"mlp": 0.5, "heads": 0.5, "importance": "activation", "calibration_samples": 256}}
+    out = tmp_path / "pruned"
+    mobopt_cli("train", "--experiment", "tiny_pruned", "--data", prepared_digits, "--out", out, "--spec",
+               json.dumps(spec), "--seed", 1, "--source", trained_tiny / "model.keras")
+    metrics = json.loads((out / "metrics.json").read_text())
+    source = json.loads((trained_tiny / "metrics.json").read_text())
+    assert metrics["spec"]["model"]["mlp_dim"] == 48 and metrics["spec"]["model"]["heads"] == 1
+    assert metrics["spec"]["model"]["key_dim"] == 24
+    assert metrics["spec"]["structured_pruning"]["source_model"] == TINY_SPEC["model"]
+    assert metrics["parameters"] == metrics["start"]["parameters"]["after"] < source["parameters"]
+    assert metrics["start"]["macs"]["after"] < 0.75 * metrics["start"]["macs"]["before"]
+    for name in ("source", "pruned"):
+        folder = trained_tiny if name == "source" else out
+        mobopt_cli("evaluate", "--model", folder / "model.keras", "--data", prepared_digits, "--out",
+                   tmp_path / f"{name}.json")
+    acc = {n: json.loads((tmp_path / f"{n}.json").read_text())["accuracy"] for n in ("source", "pruned")}
+    assert acc["pruned"] >= acc["source"] - 0.05, acc
