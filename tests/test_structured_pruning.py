@@ -143,3 +143,33 @@ def test_cli_prunes_a_trained_model_and_fine_tunes_it(trained_tiny, prepared_dig
                    tmp_path / f"{name}.json")
     acc = {n: json.loads((tmp_path / f"{n}.json").read_text())["accuracy"] for n in ("source", "pruned")}
     assert acc["pruned"] >= acc["source"] - 0.05, acc
+
+
+def test_an_interrupted_fine_tune_resumes_with_its_record(trained_tiny, prepared_digits, tmp_path):
+    """Killed after the first fine-tune epoch, the rerun resumes from the checkpoint (no second surgery) and
+    still records what was kept."""
+    import keras
+
+    from mobopt.optimize.structured import train_pruned
+
+    class Stop(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            raise KeyboardInterrupt
+
+    spec = {"model": TINY_SPEC["model"], "train": {"epochs": 2, "batch_size": 64, "warmup_epochs": 0, "threads": 2},
+            "structured_pruning": {"mlp": 0.25, "importance": "magnitude"}}
+    out = tmp_path / "pruned"
+    source = str(trained_tiny / "model.keras")
+    with pytest.raises(KeyboardInterrupt):
+        train_pruned(prepared_digits, out, "tiny_pruned", spec, 1, source, callbacks=[Stop()])
+    assert (out / ".checkpoint" / "start.json").exists() and not (out / "metrics.json").exists()
+    metrics = train_pruned(prepared_digits, out, "tiny_pruned", spec, 1, source)
+    assert metrics["resumed_from_epoch"] == 1 and metrics["start"]["spec"]["mlp_dim"] == 72
+    assert len(metrics["start"]["kept_blocks"]) == 2
+
+
+def test_a_missing_source_model_says_which(prepared_digits, tmp_path):
+    from mobopt.optimize.structured import train_pruned
+
+    with pytest.raises(MobOptError, match="nothing.keras: the source model of experiments.x.structured_pruning"):
+        train_pruned(prepared_digits, tmp_path, "x", {"model": TINY_SPEC["model"]}, 1, str(tmp_path / "nothing.keras"))
