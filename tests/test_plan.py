@@ -246,6 +246,7 @@ def _code_defaults():
     from mobopt.bench import android, measurement, protocol
     from mobopt.common import download
     from mobopt.datasets import archives, fashion_mnist, imagenet, images
+    from mobopt.models import distill
     from mobopt.optimize import convert, graphopt, mixed_precision, pruning, structured
 
     props = SCHEMA["properties"]
@@ -270,10 +271,11 @@ def _code_defaults():
         ("datasets.imagenet", _schema_defaults(ds["imagenet"]), imagenet.IMAGENET_DEFAULTS),
         ("experiments.<name>.structured_pruning", _schema_defaults(exp["structured_pruning"]),
          structured.STRUCTURED_DEFAULTS),
+        ("experiments.<name>.distillation", _schema_defaults(exp["distillation"]), distill.DISTILL_DEFAULTS),
     ]
 
 
-@pytest.mark.parametrize("index", range(14))
+@pytest.mark.parametrize("index", range(15))
 def test_schema_defaults_equal_the_code_defaults(index):
     """The schema documents every key the code defaults, with the same value (the code is the one source)."""
     where, schema, code = _code_defaults()[index]
@@ -350,4 +352,26 @@ def test_only_a_vit_can_be_pruned_structurally():
     cfg["experiments"]["small"] = {"variants": ["float32"], "structured_pruning": {"from": "mobilenetv2_asl"}}
     with pytest.raises(workflow_plan.ConfigError, match="'mobilenetv2_asl' is a mobilenetv2 model; structured pruning "
                                                         "supports vit"):
+        Plan(cfg)
+
+
+def test_a_distilled_student_takes_its_teachers_dataset_and_names_its_model():
+    from snakemake.utils import validate
+
+    cfg = _config()
+    student = {"name": "vit", "dim": 32, "depth": 2, "heads": 2, "mlp_dim": 64}
+    cfg["experiments"]["vit_student"] = {"model": student, "variants": ["float32"],
+                                         "distillation": {"teacher": "vit_mnist", "temperature": 2.0}}
+    validate(cfg, str(REPO / "workflow/schemas/config.schema.yaml"), set_default=True)
+    plan = Plan(cfg)
+    assert plan.experiments["vit_student"]["dataset"] == "mnist"
+    assert plan.teacher_model("vit_student") == ["results/models/vit_mnist/model.keras"]
+    assert plan.teacher_model("vit_mnist") == [] and plan.source_model("vit_student") == []
+    assert plan.train_spec("vit_student")["distillation"] == {"temperature": 2.0, "alpha": 0.5}
+    cfg["experiments"]["vit_mnist"]["distillation"] = {"teacher": "vit_student"}
+    with pytest.raises(workflow_plan.ConfigError, match="leads back to"):
+        Plan(cfg)
+    del cfg["experiments"]["vit_mnist"]["distillation"]
+    del cfg["experiments"]["vit_student"]["model"]
+    with pytest.raises(workflow_plan.ConfigError, match="experiments.vit_student.model is missing"):
         Plan(cfg)

@@ -2,7 +2,7 @@
 # after every epoch in results/models/<experiment>/.checkpoint). Pretrained models load weights
 # fetched by fetch_weights; with `epochs: 0` they are kept as they are. An experiment with
 # `structured_pruning` starts from its source experiment's trained model, made smaller, and
-# fine-tunes it. Memory, wall time and
+# fine-tunes it; one with `distillation` learns from its teacher experiment's trained model too. Memory, wall time and
 # GPUs come from experiments.<name>.resources: a cluster request only, so changing it never
 # retrains.
 
@@ -12,6 +12,7 @@ rule train:
         data=experiment_data,
         weights=weight_files,
         source=source_model,
+        teacher=teacher_model,
     output:
         model="results/models/{experiment}/model.keras",
         history="results/models/{experiment}/history.csv",

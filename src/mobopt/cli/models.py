@@ -11,11 +11,11 @@ def cmd_train(a):
     if a.source:  # structured pruning of another experiment's trained model, then a fine-tune
         from mobopt.optimize import structured
 
-        structured.train_pruned(a.data, a.out, a.experiment, a.spec, a.seed, a.source)
+        structured.train_pruned(a.data, a.out, a.experiment, a.spec, a.seed, a.source, teacher=a.teacher)
         return
     from mobopt.models.train import train
 
-    train(a.data, a.out, a.experiment, a.spec, a.seed, weights_dir=a.weights)
+    train(a.data, a.out, a.experiment, a.spec, a.seed, weights_dir=a.weights, teacher=a.teacher)
 
 
 def cmd_model_cost(a):
@@ -42,6 +42,8 @@ def register(sub) -> None:
     s.add_argument("--source", default=None,
                    help="a trained model.keras to prune structurally (the spec's `structured_pruning`) and fine-tune, "
                         "instead of training from scratch")
+    s.add_argument("--teacher", default=None,
+                   help="a trained model.keras to distil from (the spec's `distillation`: temperature, alpha)")
 
     s = add_command(sub, "model-cost", cmd_model_cost,
                     "count a trained model's parameters and multiply-accumulates (MACs) layer by layer, by kind "

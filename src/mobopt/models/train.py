@@ -386,14 +386,19 @@ def use_xla(model, jit_compile: bool) -> None:
             raise MobOptError("train.jit_compile: this Keras version does not let XLA be turned on under op determinism")
 
 
-def _compile(keras, model, phase: Phase, tspec: dict[str, Any], steps: int) -> None:
+def _compile(keras, model, phase: Phase, tspec: dict[str, Any], steps: int,
+             distillation: dict[str, Any] | None = None) -> None:
     set_trainable(model, phase, tspec["fine_tune_from"])
+    if distillation is not None:
+        from mobopt.models import distill
+
+        objective = distill.compile_args(distillation)
+    else:
+        objective = {"loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]}
     with warnings.catch_warnings():  # Keras' refusal of XLA under op determinism, overridden just below
         warnings.filterwarnings("ignore", message="Model doesn't support `jit_compile=True`")
-        model.compile(
-            optimizer=_optimizer(keras, phase, tspec, steps),
-            loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=bool(tspec["jit_compile"]),
-        )
+        model.compile(optimizer=_optimizer(keras, phase, tspec, steps), jit_compile=bool(tspec["jit_compile"]),
+                      **objective)
     use_xla(model, bool(tspec["jit_compile"]))
 
 
@@ -442,12 +447,15 @@ def weight_records(weights_dir: str | Path | None, model_spec: dict[str, Any], i
 def train(prepared: str | Path, out_dir: str | Path, experiment: str, spec: dict[str, Any], seed: int,
           *, weights_dir: str | Path | None = None, callbacks: list | None = None,
           start: Callable[[np.ndarray, np.ndarray, dict[str, Any]], tuple[Any, dict[str, Any]]] | None = None,
-          ) -> dict[str, Any]:
+          teacher: str | Path | None = None) -> dict[str, Any]:
     """Train ``spec['model']`` on the prepared dataset; write model.keras, history.csv, metrics.json.
 
     ``start`` replaces building the model from scratch: called with the training images, labels and the
     dataset's meta, it returns the model to fine-tune and a record of how it was made (structured pruning
     of a trained model), kept in metrics.json under ``start`` and in the checkpoint, so a resume keeps it.
+
+    ``teacher`` (a trained model.keras) makes it knowledge distillation (:mod:`mobopt.models.distill`)
+    with ``spec['distillation']``'s temperature and weight; the teacher file's sha256 joins the spec.
     """
     prepared, out_dir = Path(prepared), Path(out_dir)
     tspec = {**TRAIN_DEFAULTS, **spec.get("train", {})}
@@ -462,7 +470,7 @@ def train(prepared: str | Path, out_dir: str | Path, experiment: str, spec: dict
     import keras
 
     from mobopt.common import cpuinfo
-    from mobopt.models import architectures, schedules  # noqa: F401  (registers the custom layers and schedules)
+    from mobopt.models import architectures, distill, schedules  # noqa: F401  (registers the custom objects)
 
     requested = tspec["precision"]
     cpu = cpuinfo.describe()
@@ -472,6 +480,15 @@ def train(prepared: str | Path, out_dir: str | Path, experiment: str, spec: dict
     warning = warn_if_bf16_is_emulated(tspec["precision"], device, cpu)
     if warning:
         log.warning(warning)
+    distillation = teacher_model = None
+    if teacher is not None:
+        if not Path(teacher).exists():
+            raise MobOptError(f"{teacher}: the teacher model of experiments.{experiment}.distillation is missing; "
+                              "train that experiment first")
+        distillation = {**distill.DISTILL_DEFAULTS, **spec.get("distillation", {})}
+        spec = {**spec, "distillation": {**distillation,
+                                         "teacher_sha256": hashlib.sha256(Path(teacher).read_bytes()).hexdigest()}}
+        teacher_model = architectures.load(teacher)
     meta = load_meta(prepared)
     x_train, y_train = load_split(prepared, "train")
     x_val, y_val = load_split(prepared, "val")
@@ -525,13 +542,17 @@ def train(prepared: str | Path, out_dir: str | Path, experiment: str, spec: dict
         if initial_epoch >= phase.last:
             continue
         if initial_epoch == phase.first:  # a fresh phase: (un)freeze and start a new optimizer
-            _compile(keras, model, phase, tspec, steps)
+            _compile(keras, model, phase, tspec, steps, distillation)
         log.info("phase %s: epochs %d..%d at learning rate %g", phase.name, max(initial_epoch, phase.first) + 1,
                  phase.last, phase.learning_rate)
+        batches = epoch_batches(tf, x_train, y_train, tspec["batch_size"], seed, initial_epoch, phase.last,
+                                tspec["augmentation"])
+        validation = eval_batches(tf, x_val, y_val)
+        if teacher_model is not None:
+            batches, validation = (distill.with_teacher(tf, d, teacher_model) for d in (batches, validation))
         model.fit(
-            epoch_batches(tf, x_train, y_train, tspec["batch_size"], seed, initial_epoch, phase.last,
-                          tspec["augmentation"]),
-            validation_data=eval_batches(tf, x_val, y_val),
+            batches,
+            validation_data=validation,
             epochs=phase.last, initial_epoch=initial_epoch, steps_per_epoch=steps,
             callbacks=[_callback_class()(ckpt_dir, rows, digest, phase.name), progress, *(callbacks or [])], verbose=2,
         )

@@ -233,7 +233,7 @@ def calibration_set(x: np.ndarray, y: np.ndarray, samples: int, seed: int) -> tu
 
 
 def train_pruned(prepared, out_dir, experiment: str, spec: dict[str, Any], seed: int, source: str,
-                 callbacks: list | None = None) -> dict[str, Any]:
+                 callbacks: list | None = None, teacher: str | None = None) -> dict[str, Any]:
     """Prune the trained model at ``source`` by ``spec['structured_pruning']`` and fine-tune it by ``spec['train']``.
 
     ``spec['model']`` is the source experiment's model spec; metrics.json records
@@ -262,4 +262,5 @@ def train_pruned(prepared, out_dir, experiment: str, spec: dict[str, Any], seed:
         images, labels = calibration_set(x_train, y_train, int(options["calibration_samples"]), seed)
         return prune_vit(trained, spec["model"], options, num_outputs(meta), images, labels)
 
-    return training.train(prepared, out_dir, experiment, full, seed, start=start, callbacks=callbacks)
+    return training.train(prepared, out_dir, experiment, full, seed, start=start, callbacks=callbacks,
+                          teacher=teacher)

@@ -96,41 +96,53 @@ def merge(base: dict[str, Any], over: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def inherit_sources(experiments: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Experiments with a structurally pruned model take ``dataset`` and ``model`` from their source experiment.
+    """Experiments built from another's trained model take what they must share with it.
 
-    The pruned model is made from the source's trained model, so it has the source's dataset and
-    architecture by construction; an experiment that sets them anyway must agree.  Sources can chain
-    (a pruned model pruned further); a cycle or an unknown name is one error naming the key.
+    A structurally pruned model (``structured_pruning.from``) is made from its source's trained model, so it
+    has the source's dataset and architecture by construction; a distilled student
+    (``distillation.teacher``) learns the teacher's dataset.  An experiment that sets them anyway must agree.
+    Sources and teachers can chain (a pruned model pruned further, or distilled); a cycle or an unknown
+    name is one error naming the key.
     """
     out: dict[str, dict[str, Any]] = {}
+
+    def parent(name: str, key: str, other: str, seen: tuple[str, ...]) -> dict[str, Any]:
+        if other not in experiments:
+            raise ConfigError(f"config key {key}: unknown experiment {other!r}; known: {', '.join(experiments)}")
+        if other == name or other in seen:
+            raise ConfigError(f"config key {key}: {other!r} leads back to {name!r}; sources cannot form a cycle")
+        return resolve(other, (*seen, name))
+
+    def agree(name: str, exp: dict[str, Any], other: str, found: dict[str, Any], keys: tuple[str, ...]) -> dict:
+        for k in keys:
+            if k in exp and exp[k] != found[k]:
+                raise ConfigError(f"config key experiments.{name}.{k} differs from experiments.{other}.{k}: it must be "
+                                  f"the same; leave the key out")
+        return {k: found[k] for k in keys}
 
     def resolve(name: str, seen: tuple[str, ...]) -> dict[str, Any]:
         if name in out:
             return out[name]
-        exp = experiments[name]
+        exp = dict(experiments[name])
         source = (exp.get("structured_pruning") or {}).get("from")
-        if source is None:
-            for key in ("dataset", "model"):
-                if key not in exp:
-                    raise ConfigError(f"config key experiments.{name}.{key} is missing: every experiment names its "
-                                      "dataset and model, unless it prunes another's (structured_pruning.from)")
-            out[name] = exp
-            return exp
-        key = f"experiments.{name}.structured_pruning.from"
-        if source not in experiments:
-            raise ConfigError(f"config key {key}: unknown experiment {source!r}; known: {', '.join(experiments)}")
-        if source == name or source in seen:
-            raise ConfigError(f"config key {key}: {source!r} leads back to {name!r}; sources cannot form a cycle")
-        parent = resolve(source, (*seen, name))
-        if parent["model"].get("name") not in structured.SUPPORTED:
-            raise ConfigError(f"config key {key}: {source!r} is a {parent['model'].get('name')} model; structured "
-                              f"pruning supports {', '.join(structured.SUPPORTED)}")
+        if source is not None:
+            key = f"experiments.{name}.structured_pruning.from"
+            found = parent(name, key, source, seen)
+            if found["model"].get("name") not in structured.SUPPORTED:
+                raise ConfigError(f"config key {key}: {source!r} is a {found['model'].get('name')} model; structured "
+                                  f"pruning supports {', '.join(structured.SUPPORTED)}")
+            exp.update(agree(name, exp, source, found, ("dataset", "model")))
+        teacher = (exp.get("distillation") or {}).get("teacher")
+        if teacher is not None:
+            found = parent(name, f"experiments.{name}.distillation.teacher", teacher, seen)
+            exp.update(agree(name, exp, teacher, found, ("dataset",)))
         for k in ("dataset", "model"):
-            if k in exp and exp[k] != parent[k]:
-                raise ConfigError(f"config key experiments.{name}.{k} differs from experiments.{source}.{k}: a pruned "
-                                  f"model has its source's {k}; leave the key out")
-        out[name] = {**exp, "dataset": parent["dataset"], "model": parent["model"]}
-        return out[name]
+            if k not in exp:
+                raise ConfigError(f"config key experiments.{name}.{k} is missing: every experiment names its dataset "
+                                  "and model, unless it prunes another's (structured_pruning.from), and a distilled "
+                                  "student names its model")
+        out[name] = exp
+        return exp
 
     for name in experiments:
         resolve(name, ())
@@ -228,9 +240,17 @@ class Plan:
         late = LATE_MODEL_KEYS.get(exp["model"].get("name"), {})
         model = {k: v for k, v in exp["model"].items() if k not in late or not _at_default(v, late[k])}
         spec = {"model": model, "train": train}
-        if "structured_pruning" in exp:  # its source model's file is an input: a retrained source reruns the prune
+        # the source's and the teacher's model files are inputs: retraining either reruns this training
+        if "structured_pruning" in exp:
             spec["structured_pruning"] = {k: v for k, v in exp["structured_pruning"].items() if k != "from"}
+        if "distillation" in exp:
+            spec["distillation"] = {k: v for k, v in exp["distillation"].items() if k != "teacher"}
         return spec
+
+    def teacher_model(self, name: str) -> list[str]:
+        """The trained model a distilled student learns from (none without distillation)."""
+        teacher = (self.experiments[name].get("distillation") or {}).get("teacher")
+        return [f"results/models/{teacher}/model.keras"] if teacher else []
 
     def source_model(self, name: str) -> list[str]:
         """The trained model a structurally pruned experiment starts from (none for one trained from scratch)."""
