@@ -111,7 +111,9 @@ def source_arg(wildcards, input):
     """` --source <model>` for an experiment that prunes another's trained model, ` --teacher <model>` for a
     distilled student."""
     out = f" --source {shlex.quote(input.source[0])}" if input.source else ""
-    return out + (f" --teacher {shlex.quote(input.teacher[0])}" if input.teacher else "")
+    return out + (
+        f" --teacher {shlex.quote(input.teacher[0])}" if input.teacher else ""
+    )
 
 
 def teacher_model(wildcards):
