@@ -248,6 +248,7 @@ def _code_defaults():
     from mobopt.datasets import archives, fashion_mnist, imagenet, images
     from mobopt.models import distill
     from mobopt.optimize import convert, graphopt, mixed_precision, pruning, structured
+    from mobopt.report import search
 
     props = SCHEMA["properties"]
     ds = props["datasets"]["properties"]
@@ -272,10 +273,11 @@ def _code_defaults():
         ("experiments.<name>.structured_pruning", _schema_defaults(exp["structured_pruning"]),
          structured.STRUCTURED_DEFAULTS),
         ("experiments.<name>.distillation", _schema_defaults(exp["distillation"]), distill.DISTILL_DEFAULTS),
+        ("search", _schema_defaults(props["search"]), search.SEARCH_DEFAULTS),
     ]
 
 
-@pytest.mark.parametrize("index", range(15))
+@pytest.mark.parametrize("index", range(16))
 def test_schema_defaults_equal_the_code_defaults(index):
     """The schema documents every key the code defaults, with the same value (the code is the one source)."""
     where, schema, code = _code_defaults()[index]
@@ -329,6 +331,9 @@ def test_a_pruned_experiment_takes_its_sources_dataset_and_model():
                                           "calibration_samples": 1024}
     assert "structured_pruning" not in plan.train_spec("vit_mnist")
     assert ("vit_small", "float32") in plan.runs()
+    assert plan.family("vit_small") == plan.family("vit_mnist") == "vit_mnist"
+    assert {e["family"] for e in plan.search_entries("host_1t")} == {"vit_mnist"}
+    assert "reports/tables/search_host_1t.md" in plan.final_outputs()
 
 
 @pytest.mark.parametrize("change, words", [

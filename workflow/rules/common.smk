@@ -222,6 +222,10 @@ def device_bench_entries(wildcards):
     return as_json(PLAN.bench_entries([wildcards.device]))
 
 
+def search_entries(wildcards):
+    return as_json(PLAN.search_entries(wildcards.device))
+
+
 def summary_bench_file():
     """One benchmark result, for the run's provenance on the landing page."""
     entries = PLAN.bench_entries()

@@ -27,6 +27,7 @@ localrules:
     sensitivity_figure,
     variants_table,
     cost_table,
+    search,
 
 
 rule table2:
@@ -290,6 +291,43 @@ rule pareto_figure:
         entries=device_bench_entries,
     shell:
         "python -m mobopt pareto-figure --entries {params.entries:q} --png {output.png:q} --svg {output.svg:q}"
+        " > {log:q} 2>&1"
+
+
+# The accuracy-gated search: per device and model family (a trained model and the experiments
+# pruned or distilled from it), every variant against the family's float32, the Pareto front of
+# accuracy, latency and size, and the fastest candidate within `search.accuracy_budget_pp`.
+rule search:
+    input:
+        device_bench_files("bench", "eval"),
+    output:
+        json="results/search/{device}.json",
+        csv="reports/tables/search_{device}.csv",
+        md=report(
+            "reports/tables/search_{device}.md",
+            caption="../report/search.rst",
+            category="2 Tables",
+            subcategory="Search",
+        ),
+        png=report(
+            "reports/figures/search_{device}.png",
+            caption="../report/search.rst",
+            category="3 Figures",
+            subcategory="Search",
+        ),
+        svg="reports/figures/search_{device}.svg",
+    log:
+        "logs/report/search_{device}.log",
+    conda:
+        REPORT_ENV
+    resources:
+        **REPORT_RESOURCES,
+    params:
+        entries=search_entries,
+        options=as_json(config.get("search", {})),
+    shell:
+        "python -m mobopt search --entries {params.entries:q} --options {params.options:q} --device {wildcards.device}"
+        " --json {output.json:q} --out-csv {output.csv:q} --out-md {output.md:q} --png {output.png:q} --svg {output.svg:q}"
         " > {log:q} 2>&1"
 
 

@@ -121,6 +121,12 @@ def cmd_publish_results(a):
     print(dest)
 
 
+def cmd_search(a):
+    from mobopt.report import search
+
+    search.write(a.entries, a.options, a.device, a.json, a.out_csv, a.out_md, a.png, a.svg)
+
+
 def register(sub) -> None:
     add_table(sub, "table1", cmd_table1, "write Table 1 (models x datasets) from result JSONs", tex="optional")
     add_table(sub, "table2", cmd_table2, "write Table 2 (CSV, Markdown, LaTeX) from result JSONs", tex="optional")
@@ -155,6 +161,15 @@ def register(sub) -> None:
         ("pareto-figure", cmd_pareto_figure, "accuracy-latency Pareto fronts"),
     ):
         add_entries(add_figure(sub, name, func, help))
+
+    s = add_table(sub, "search", cmd_search, "the accuracy-gated search on one device: per model family (a trained "
+                  "model and those pruned or distilled from it) every variant's accuracy drop, latency and size against "
+                  "float32, the Pareto front and the fastest candidate within the accuracy budget")
+    s.add_argument("--png", required=True, help="figure PNG to write")
+    s.add_argument("--svg", required=True, help="figure SVG to write")
+    s.add_argument("--json", required=True, help="every candidate, the front and the choice (JSON)")
+    s.add_argument("--device", required=True, help="the device the latencies were measured on")
+    s.add_argument("--options", type=json_arg, default={}, help="the config's `search` keys, as JSON")
 
     s = add_figure(sub, "roofline-figure", cmd_roofline_figure, "achieved GFLOP/s per variant against this CPU's measured peak")
     add_entries(s)

@@ -430,6 +430,16 @@ class Plan:
             for device in (self.devices if devices is None else list(devices))
         ]
 
+    def family(self, name: str) -> str:
+        """The experiment trained from scratch that ``name`` was made from (pruned or distilled), or itself."""
+        exp = self.experiments[name]
+        parent = (exp.get("structured_pruning") or {}).get("from") or (exp.get("distillation") or {}).get("teacher")
+        return self.family(parent) if parent else name
+
+    def search_entries(self, device: str) -> list[dict[str, Any]]:
+        """One device's benchmark entries, each with its family: the search's candidates."""
+        return [{**e, "family": self.family(e["experiment"])} for e in self.bench_entries([device])]
+
     def eval_entries(self, splits: Iterable[str] = ("test",)) -> list[dict[str, Any]]:
         """Keras reference plus every variant, per experiment and evaluation split (Figs. 2-3: test only)."""
         splits = tuple(splits)
@@ -507,7 +517,8 @@ class Plan:
         figures = [f"reports/figures/training_curves_{name}.{ext}" for name in self.experiments if self.trained(name)
                    for ext in fmt]
         figures += [f"reports/figures/fig{n}_{m}.{ext}" for n, m in ((2, "accuracy"), (3, "loss")) for ext in fmt]
-        figures += [f"reports/figures/pareto_{device}.{ext}" for device in self.devices for ext in fmt]
+        figures += [f"reports/figures/{kind}_{device}.{ext}" for kind in ("pareto", "search") for device in self.devices
+                    for ext in fmt]
         # a phone's benchmark_model prints no per-run latencies, so it has no distribution to draw, and no GEMM peak
         figures += [f"reports/figures/{kind}_{device}.{ext}" for kind in ("latency", "roofline")
                     for device in self.host_devices for ext in fmt]
@@ -515,6 +526,7 @@ class Plan:
         tables = [f"reports/tables/{t}.{ext}" for t in ("table1", "table2", "table2_paper", "paper_vs_reproduced")
                   for ext in ("csv", "md", "tex")]
         tables += [f"reports/tables/{t}.{ext}" for t in ("accuracy", "op_profile", "variants", "cost") for ext in ("csv", "md")]
+        tables += [f"reports/tables/search_{device}.{ext}" for device in self.devices for ext in ("csv", "md")]
         if self.study_experiments():
             tables += [f"reports/tables/second_study.{ext}" for ext in ("csv", "md")]
         figures += [f"reports/figures/sensitivity_{name}.{ext}" for name in self.graph_opt_experiments() for ext in fmt]
