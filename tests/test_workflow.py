@@ -28,12 +28,13 @@ FINAL = ["reports/tables/table2.csv", "reports/tables/table2.md", "reports/table
          "reports/figures/fig2_accuracy.svg", "reports/figures/fig3_loss.png", "reports/figures/fig3_loss.svg",
          "reports/tables/variants.csv", "reports/tables/variants.md", "reports/figures/sensitivity_vit_mnist.png",
          "reports/figures/sensitivity_vit_mnist.svg", "reports/tables/cost.csv", "reports/tables/cost.md",
-         "results/models/vit_mnist/cost.json"]
+         "results/models/vit_mnist/cost.json", "reports/tables/search_host_1t.md", "reports/tables/search_host_1t.csv",
+         "reports/figures/search_host_1t.png", "results/search/host_1t.json"]
 
 
 EXPERIMENTS = ("vit_mnist", "mobilenetv2_imagenet", "mobilenetv2_asl")
 #: Rules that read every benchmark result: they rerun whenever one experiment's results change.
-REPORT_RULES = ("paper_vs_reproduced", "latency_figure", "pareto_figure", "roofline_figure", "summary")
+REPORT_RULES = ("paper_vs_reproduced", "latency_figure", "pareto_figure", "roofline_figure", "summary", "search")
 #: Variants per experiment in the tiny run (int16x8 is refused by the converter for the ViT).
 VIT_VARIANTS = ("float32", "int8", "int16x8", "graph_opt_int8")
 VARIANTS = {"vit_mnist": VIT_VARIANTS, "mobilenetv2_imagenet": ("float32", "int8"), "mobilenetv2_asl": ("float32", "int8")}
