@@ -34,7 +34,7 @@ ENV_COMMANDS: dict[str, set[str]] = {
     "report.yaml": {"table1", "table2", "paper-table2", "paper-vs-reproduced", "accuracy-table", "op-profile-table",
                     "variants-table", "training-curves", "evaluation-figure", "latency-figure", "size-figure",
                     "pareto-figure", "roofline-figure", "sensitivity-figure", "summary", "cost-table",
-                    "second-study-table"},
+                    "second-study-table", "search"},
     "tf.yaml": {"train", "convert", "prune", "sensitivity", "select-precision", "peak-models", "evaluate", "model-cost"},
 }
 

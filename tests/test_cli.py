@@ -23,7 +23,7 @@ PUBLIC = {
     "table1", "table2", "paper-table2", "paper-vs-reproduced", "second-study-table", "accuracy-table", "op-profile-table",
     "variants-table", "cost-table", "model-cost",
     "training-curves", "evaluation-figure", "latency-figure", "size-figure", "pareto-figure", "roofline-figure",
-    "sensitivity-figure", "summary", "check-config", "publish-results",
+    "sensitivity-figure", "summary", "check-config", "publish-results", "search",
 }
 HIDDEN = {"bench-run", "op-profile"}
 

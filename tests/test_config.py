@@ -94,7 +94,7 @@ def test_every_problem_is_reported_and_a_branch_error_does_not_cascade():
     cfg["seed"] = -1
     assert workflow_config.problems(cfg, SCHEMA) == [
         "config key experiments.vit_mnist.model.foo: unknown key; known: name, patch_size, dim, depth, heads, mlp_dim, "
-        "head_hidden, dropout, class_token, layer_norm_epsilon",
+        "head_hidden, dropout, class_token, layer_norm_epsilon, key_dim",
         "config key experiments.vit_mnist.model.heads: 'two' is not of type integer",
         "config key seed: -1 is less than the minimum of 0",
     ]
