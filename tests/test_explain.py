@@ -55,6 +55,8 @@ def test_publishing_a_run_copies_what_the_workflow_wrote_and_labels_the_host(tmp
     (run / "reports/tables/table2.csv").write_text("model,variant,device,size,accuracy,p50_ms,p95_ms,partitions\n"
                                                     "ViT,float32,host_1t,3.5 MB,0.9,0.61,0.66,2\n")
     (run / "reports/tables/table2.md").write_text("| model |\n")
+    for name in ("second_study", "search_host_1t"):
+        (run / f"reports/tables/{name}.md").write_text("| model |\n")
     (run / "reports/figures/size.png").write_bytes(b"\x89PNG")
     (run / "reports/summary.html").write_text("<html></html>")
     cpu = cpuinfo.parse("model name\t: AMD EPYC\nflags\t\t: avx2 fma avx512f avx512_vnni\n", "x86_64")
@@ -64,6 +66,7 @@ def test_publishing_a_run_copies_what_the_workflow_wrote_and_labels_the_host(tmp
     dest = publish.publish(run, tmp_path / "docs", "fashion_mnist", "snakemake --cores 2")
     assert dest.name == "2026-12-01-fashion_mnist-amd-epyc-vnni"
     assert (dest / "tables/table2.csv").exists() and (dest / "figures/size.png").exists() and (dest / "summary.html").exists()
+    assert (dest / "tables/second_study.md").exists() and (dest / "tables/search_host_1t.md").exists()
     text = (dest / "README.md").read_text()
     assert "avx512_vnni" in text and "int8 dot product: AVX-512 VNNI" in text and "| ViT | float32 | host_1t |" in text
     assert "![size.png](figures/size.png)" in text and "commit: abc" in text

@@ -29,7 +29,7 @@ FINAL = ["reports/tables/table2.csv", "reports/tables/table2.md", "reports/table
          "reports/tables/variants.csv", "reports/tables/variants.md", "reports/figures/sensitivity_vit_mnist.png",
          "reports/figures/sensitivity_vit_mnist.svg", "reports/tables/cost.csv", "reports/tables/cost.md",
          "results/models/vit_mnist/cost.json", "reports/tables/search_host_1t.md", "reports/tables/search_host_1t.csv",
-         "reports/figures/search_host_1t.png", "results/search/host_1t.json"]
+         "reports/figures/search_host_1t.png", "reports/tables/search_host_1t.json"]
 
 
 EXPERIMENTS = ("vit_mnist", "mobilenetv2_imagenet", "mobilenetv2_asl")

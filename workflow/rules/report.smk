@@ -301,7 +301,7 @@ rule search:
     input:
         device_bench_files("bench", "eval"),
     output:
-        json="results/search/{device}.json",
+        json="reports/tables/search_{device}.json",
         csv="reports/tables/search_{device}.csv",
         md=report(
             "reports/tables/search_{device}.md",

@@ -25,7 +25,8 @@ from mobopt.common import cpuinfo
 from mobopt.common.atomic import write_text
 
 #: Tables copied (Markdown, for reading on a forge, and CSV, for reuse).
-TABLES = ("table1", "table2", "paper_vs_reproduced", "variants", "accuracy", "op_profile", "table2_paper")
+TABLES = ("table1", "table2", "paper_vs_reproduced", "variants", "accuracy", "op_profile", "table2_paper", "cost",
+          "second_study")
 #: Columns of the headline table in the folder's README.
 HEADLINE = ["model", "variant", "device", "size", "accuracy", "p50_ms", "p95_ms", "partitions"]
 
@@ -89,7 +90,8 @@ def publish(results: str | Path, out_root: str | Path, config_name: str, command
         shutil.rmtree(dest)
     (dest / "tables").mkdir(parents=True)
     (dest / "figures").mkdir()
-    for name in TABLES:
+    searches = sorted(p.stem for p in (reports / "tables").glob("search_*.md"))  # one per device
+    for name in (*TABLES, *searches):
         for ext in ("md", "csv"):
             src = reports / "tables" / f"{name}.{ext}"
             if src.exists():
