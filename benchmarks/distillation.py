@@ -33,8 +33,6 @@ TINY_VIT = {"name": "vit", "patch_size": 7, "dim": 48, "depth": 2, "heads": 2, "
             "dropout": 0.0}
 TEACHER_SPEC = {"model": TINY_VIT,
                 "train": {"epochs": 30, "batch_size": 64, "learning_rate": 0.002, "warmup_epochs": 2, "threads": 2}}
-#: two-sided 95 % Student's t quantiles by degrees of freedom
-T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 
 
 def prepared_digits(root: Path) -> Path:
@@ -67,7 +65,9 @@ def mean_ci(diffs: list[float]) -> tuple[float, float]:
     if n < 2:
         return mean, float("nan")
     sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (n - 1))
-    return mean, T95.get(n - 1, 1.96) * sd / math.sqrt(n)
+    from scipy import stats
+
+    return mean, float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
 
 
 def main():

@@ -72,7 +72,7 @@ from typing import Any
 import numpy as np
 
 from mobopt import MobOptError
-from mobopt.common import provenance
+from mobopt.common import download, provenance
 from mobopt.common.atomic import atomic_path, write_json
 from mobopt.datasets.prepared import load_meta, load_split, num_outputs
 
@@ -487,7 +487,7 @@ def train(prepared: str | Path, out_dir: str | Path, experiment: str, spec: dict
                               "train that experiment first")
         distillation = {**distill.DISTILL_DEFAULTS, **spec.get("distillation", {})}
         spec = {**spec, "distillation": {**distillation,
-                                         "teacher_sha256": hashlib.sha256(Path(teacher).read_bytes()).hexdigest()}}
+                                         "teacher_sha256": download.sha256sum(teacher)}}
         teacher_model = architectures.load(teacher)
     meta = load_meta(prepared)
     x_train, y_train = load_split(prepared, "train")

@@ -241,9 +241,9 @@ def train_pruned(prepared, out_dir, experiment: str, spec: dict[str, Any], seed:
     spec and the sha256 of its file, so a retrained source invalidates a
     checkpoint) and what was kept (``start``).
     """
-    import hashlib
     from pathlib import Path
 
+    from mobopt.common import download
     from mobopt.datasets.prepared import num_outputs
     from mobopt.models import architectures
     from mobopt.models import train as training
@@ -253,7 +253,7 @@ def train_pruned(prepared, out_dir, experiment: str, spec: dict[str, Any], seed:
     if not Path(source).exists():
         raise MobOptError(f"{source}: the source model of experiments.{experiment}.structured_pruning is missing; "
                           "train that experiment first")
-    digest = hashlib.sha256(Path(source).read_bytes()).hexdigest()
+    digest = download.sha256sum(source)
     full = {**spec, "model": pruned_spec(spec["model"], options),
             "structured_pruning": {**options, "source_model": spec["model"], "source_sha256": digest}}
 
