@@ -75,3 +75,54 @@ def test_augmentation_off_stays_out_of_the_train_rules_params():
     assert "augmentation" not in Plan(cfg).train_spec("vit_mnist")["train"]
     cfg["experiments"]["vit_mnist"]["train"]["augmentation"] = {"max_shift": 2}
     assert Plan(cfg).train_spec("vit_mnist")["train"]["augmentation"] == {"max_shift": 2}
+
+
+def test_random_erasing_replaces_one_rectangle_per_chosen_image_with_noise():
+    x = np.zeros((200, 28, 28, 1), dtype=np.uint8)
+    out = train.augment(x, np.random.default_rng(4), random_erasing=0.5)
+    assert not x.any()  # the input is left alone
+    erased = 0
+    for o in out[..., 0]:
+        rows, cols = np.flatnonzero(o.any(axis=1)), np.flatnonzero(o.any(axis=0))
+        if not len(rows):
+            continue
+        erased += 1
+        eh, ew = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
+        box = o[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+        assert (box > 0).mean() > 0.9  # one filled rectangle of noise (a noise pixel is 0 one time in 256)
+        assert 0.02 * 784 * 0.5 <= eh * ew <= 0.4 * 784 * 1.3 and eh < 28 and ew < 28
+    assert 70 <= erased <= 130
+    np.testing.assert_array_equal(train.augment(x, np.random.default_rng(4), random_erasing=0.0), x)
+
+
+def test_label_smoothing_is_kerass_categorical_smoothing_of_integer_labels():
+    import keras
+
+    from mobopt.models.losses import SmoothedSparseCrossentropy
+
+    y = np.array([0, 2, 1])
+    p = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8], [0.3, 0.4, 0.3]], dtype=np.float32)
+    got = SmoothedSparseCrossentropy(0.1)(y, p)
+    want = keras.losses.CategoricalCrossentropy(label_smoothing=0.1)(np.eye(3)[y], p)
+    np.testing.assert_allclose(float(got), float(want), rtol=1e-6)
+    plain = keras.losses.SparseCategoricalCrossentropy()(y, p)
+    assert float(got) > float(plain)  # smoothing charges the confident right answers
+    again = SmoothedSparseCrossentropy.from_config(SmoothedSparseCrossentropy(0.2).get_config())
+    assert again.label_smoothing == 0.2
+
+
+def test_later_options_at_their_defaults_leave_the_train_rules_params_as_they_were():
+    from test_plan import _config
+
+    from mobopt.workflow.plan import Plan
+
+    cfg = _config()
+    train_cfg = cfg["experiments"]["vit_mnist"]["train"]
+    train_cfg["augmentation"] = {"horizontal_flip": True, "max_shift": 0, "random_erasing": 0.0}
+    train_cfg["label_smoothing"] = 0.0
+    spec = Plan(cfg).train_spec("vit_mnist")["train"]
+    assert spec["augmentation"] == {"horizontal_flip": True, "max_shift": 0} and "label_smoothing" not in spec
+    train_cfg["augmentation"]["random_erasing"] = 0.25
+    train_cfg["label_smoothing"] = 0.1
+    spec = Plan(cfg).train_spec("vit_mnist")["train"]
+    assert spec["augmentation"]["random_erasing"] == 0.25 and spec["label_smoothing"] == 0.1

@@ -54,9 +54,10 @@ def test_same_seed_gives_byte_identical_tflite(tmp_path, prepared_digits):
 def test_resumes_after_kill(tmp_path, prepared_digits):
     """SIGKILL mid-training, rerun: it continues from the checkpoint and ends where an uninterrupted run ends
     (per-epoch data order from (seed, epoch), augmentation from (seed, epoch, batch), and optimizer and dropout
-    RNG state in the checkpoint)."""
-    augmentation = {"horizontal_flip": True, "max_shift": 2}  # both drawn at random: what a resume must redraw
-    spec = {"model": DROPOUT_MODEL, "train": {**TINY_SPEC["train"], "epochs": 6, "augmentation": augmentation}}
+    RNG state in the checkpoint, compiled with the smoothed loss)."""
+    augmentation = {"horizontal_flip": True, "max_shift": 2, "random_erasing": 0.25}  # drawn at random: a resume redraws
+    spec = {"model": DROPOUT_MODEL, "train": {**TINY_SPEC["train"], "epochs": 6, "augmentation": augmentation,
+                                              "label_smoothing": 0.1}}  # a custom loss the checkpoint must load
     out = tmp_path / "model"
     cmd = [sys.executable, "-m", "mobopt", "train", "--experiment", "r", "--data", str(prepared_digits),
            "--out", str(out), "--spec", json.dumps(spec), "--seed", "3"]

@@ -25,12 +25,14 @@ Images are read from the memory-mapped prepared split batch by batch, so a
 dataset larger than RAM trains as well as MNIST does.
 
 Augmentation (``train.augmentation``, off by default: a horizontal flip turns digits into other
-shapes): a random horizontal flip and a random shift of up to ``max_shift`` pixels (zero padding,
-then a crop back to size: the usual CIFAR and Fashion-MNIST recipe), applied to the uint8 batch in
-the input thread.  It is written here rather than with Keras' RandomFlip/RandomTranslation layers
+shapes): a random horizontal flip, a random shift of up to ``max_shift`` pixels (zero padding,
+then a crop back to size: the usual CIFAR and Fashion-MNIST recipe) and random erasing (a rectangle
+of noise, :func:`erase`), applied to the uint8 batch in the input thread.  It is written here rather than with Keras' RandomFlip/RandomTranslation layers
 because those would either sit in the exported model or draw from a generator state that a resumed
 run cannot restore; here every batch draws from its own ``(seed, epoch, batch)`` generator, so a
 resumed run augments exactly as an uninterrupted one.
+
+``train.label_smoothing`` trains on smoothed targets (:mod:`mobopt.models.losses`).
 
 Optimizer and schedule (``train.optimizer``, ``train.lr_schedule``): AdamW with a linear warm-up and cosine
 decay by default (the paper's ViT); ``sgd`` with ``momentum`` and ``lr_schedule: step`` (the learning rate
@@ -83,7 +85,8 @@ HISTORY_COLUMNS = ("epoch", "phase", "loss", "accuracy", "val_loss", "val_accura
 TRAIN_DEFAULTS: dict[str, Any] = {
     "epochs": 25, "batch_size": 128, "learning_rate": 1e-3, "weight_decay": 1e-4,
     "warmup_epochs": 1, "threads": 2, "frozen_epochs": 0, "fine_tune_learning_rate": 1e-4, "fine_tune_from": 0,
-    "jit_compile": False, "precision": "auto", "augmentation": {"horizontal_flip": False, "max_shift": 0},
+    "jit_compile": False, "precision": "auto",
+    "augmentation": {"horizontal_flip": False, "max_shift": 0, "random_erasing": 0.0}, "label_smoothing": 0.0,
     "optimizer": "adamw", "momentum": 0.9, "lr_schedule": "cosine", "lr_step_epochs": 10, "lr_step_factor": 0.1,
 }
 
@@ -140,10 +143,17 @@ def spec_hash(spec: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
+#: Random erasing's rectangle (Zhong et al., 2020, their defaults): area a fraction in [0.02, 0.4] of the
+#: image, aspect ratio (height / width) log-uniform in [0.3, 1 / 0.3], filled with uniform random pixels.
+ERASE_AREA = (0.02, 0.4)
+ERASE_ASPECT = (0.3, 1 / 0.3)
+
+
 def augment(images: np.ndarray, rng: np.random.Generator, horizontal_flip: bool = False,
-            max_shift: int = 0) -> np.ndarray:
-    """A batch (N, H, W, C) flipped left-right at random (half of it) and shifted by up to ``max_shift``
-    pixels each way (zero fill); the input is not modified."""
+            max_shift: int = 0, random_erasing: float = 0.0) -> np.ndarray:
+    """A batch (N, H, W, C) flipped left-right at random (half of it), shifted by up to ``max_shift``
+    pixels each way (zero fill), and with a random rectangle of each image replaced by noise with
+    probability ``random_erasing``; the input is not modified."""
     out = np.array(images, copy=True)
     if horizontal_flip:
         flip = rng.random(len(out)) < 0.5
@@ -156,21 +166,43 @@ def augment(images: np.ndarray, rng: np.random.Generator, horizontal_flip: bool 
         offsets = rng.integers(0, 2 * max_shift + 1, size=(n, 2))
         for i, (dy, dx) in enumerate(offsets):
             out[i] = padded[i, dy:dy + h, dx:dx + w]
+    if random_erasing:
+        erase(out, rng, random_erasing)
     return out
+
+
+def erase(images: np.ndarray, rng: np.random.Generator, probability: float) -> None:
+    """Random erasing in place: each image, with ``probability``, gets one rectangle of uniform noise
+    (:data:`ERASE_AREA`, :data:`ERASE_ASPECT`; a draw that does not fit is redrawn, up to 10 times,
+    as in the paper).  A regulariser for occlusion: the model cannot rely on any one region."""
+    n, h, w = images.shape[:3]
+    hi = np.iinfo(images.dtype).max + 1 if np.issubdtype(images.dtype, np.integer) else 1.0
+    for i in np.flatnonzero(rng.random(n) < probability):
+        for _ in range(10):
+            area = rng.uniform(*ERASE_AREA) * h * w
+            aspect = math.exp(rng.uniform(math.log(ERASE_ASPECT[0]), math.log(ERASE_ASPECT[1])))
+            eh, ew = int(round(math.sqrt(area * aspect))), int(round(math.sqrt(area / aspect)))
+            if 0 < eh < h and 0 < ew < w:
+                y, x = int(rng.integers(0, h - eh + 1)), int(rng.integers(0, w - ew + 1))
+                noise = rng.integers(0, hi, size=(eh, ew, *images.shape[3:])) if hi != 1.0 else \
+                    rng.random((eh, ew, *images.shape[3:]))
+                images[i, y:y + eh, x:x + ew] = noise
+                break
 
 
 def _batches(tf, x: np.ndarray, y: np.ndarray, orders, augmentation: dict[str, Any] | None = None):
     """A tf.data pipeline over index batches: images gathered from ``x`` (uint8, possibly memory-mapped)
     in a background thread, augmented when asked (``orders`` then yields each batch's generator too),
     cast to float per batch; memory holds a few batches, not the dataset."""
-    active = bool(augmentation) and (augmentation.get("horizontal_flip") or augmentation.get("max_shift"))
+    active = bool(augmentation) and any(augmentation.get(k) for k in ("horizontal_flip", "max_shift", "random_erasing"))
 
     def gen():
         for item in orders():
             if active:
                 idx, rng = item
                 yield augment(x[idx], rng, bool(augmentation.get("horizontal_flip")),
-                              int(augmentation.get("max_shift") or 0)), y[idx]
+                              int(augmentation.get("max_shift") or 0),
+                              float(augmentation.get("random_erasing") or 0.0)), y[idx]
             else:
                 idx = item[0] if isinstance(item, tuple) else item
                 yield x[idx], y[idx]
@@ -393,6 +425,10 @@ def _compile(keras, model, phase: Phase, tspec: dict[str, Any], steps: int,
         from mobopt.models import distill
 
         objective = distill.compile_args(distillation)
+    elif tspec["label_smoothing"]:
+        from mobopt.models.losses import SmoothedSparseCrossentropy
+
+        objective = {"loss": SmoothedSparseCrossentropy(tspec["label_smoothing"]), "metrics": ["accuracy"]}
     else:
         objective = {"loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]}
     with warnings.catch_warnings():  # Keras' refusal of XLA under op determinism, overridden just below
@@ -470,7 +506,7 @@ def train(prepared: str | Path, out_dir: str | Path, experiment: str, spec: dict
     import keras
 
     from mobopt.common import cpuinfo
-    from mobopt.models import architectures, distill, schedules  # noqa: F401  (registers the custom objects)
+    from mobopt.models import architectures, distill, losses, schedules  # noqa: F401  (registers the custom objects)
 
     requested = tspec["precision"]
     cpu = cpuinfo.describe()
@@ -481,6 +517,9 @@ def train(prepared: str | Path, out_dir: str | Path, experiment: str, spec: dict
     if warning:
         log.warning(warning)
     distillation = teacher_model = None
+    if teacher is not None and tspec["label_smoothing"]:
+        raise MobOptError(f"experiments.{experiment}: train.label_smoothing and distillation do not combine (the "
+                          "teacher's soft targets already smooth the labels); set train.label_smoothing to 0")
     if teacher is not None:
         if not Path(teacher).exists():
             raise MobOptError(f"{teacher}: the teacher model of experiments.{experiment}.distillation is missing; "

@@ -62,9 +62,13 @@ LATE_KEYS_OF_DATASET: dict[str, dict[str, Any]] = {
 
 #: Training keys added after results existed, with their defaults (see :meth:`Plan.train_spec`).
 LATE_TRAIN_KEYS: dict[str, Any] = {"jit_compile": False, "precision": "auto",
-                                   "augmentation": {"horizontal_flip": False, "max_shift": 0},
+                                   "augmentation": {"horizontal_flip": False, "max_shift": 0, "random_erasing": 0.0},
+                                   "label_smoothing": 0.0,
                                    "optimizer": "adamw", "momentum": 0.9, "lr_schedule": "cosine", "lr_step_epochs": 10,
                                    "lr_step_factor": 0.1}
+
+#: Augmentations added after models trained with the others existed (their params keep their old form).
+LATE_AUGMENTATION_KEYS: dict[str, Any] = {"random_erasing": 0.0}
 
 #: Model options added after results existed, per architecture, with their defaults (the builders' defaults,
 #: written out here because the plan imports no Keras): MobileNetV2's from-scratch options.
@@ -237,6 +241,9 @@ class Plan:
         exp = self.experiments[name]
         train = {k: v for k, v in exp.get("train", {}).items()
                  if k not in LATE_TRAIN_KEYS or not _at_default(v, LATE_TRAIN_KEYS[k])}
+        if isinstance(train.get("augmentation"), dict):  # a later augmentation at its default leaves the others' params
+            train["augmentation"] = {k: v for k, v in train["augmentation"].items()
+                                     if k not in LATE_AUGMENTATION_KEYS or v != LATE_AUGMENTATION_KEYS[k]}
         late = LATE_MODEL_KEYS.get(exp["model"].get("name"), {})
         model = {k: v for k, v in exp["model"].items() if k not in late or not _at_default(v, late[k])}
         spec = {"model": model, "train": train}
