@@ -24,13 +24,13 @@ keeps a pretrained model as it is (MobileNetV2 on ImageNet).
 Images are read from the memory-mapped prepared split batch by batch, so a
 dataset larger than RAM trains as well as MNIST does.
 
-Augmentation (``train.augmentation``, off by default: a horizontal flip turns digits into other
-shapes): a random horizontal flip, a random shift of up to ``max_shift`` pixels (zero padding,
-then a crop back to size: the usual CIFAR and Fashion-MNIST recipe) and random erasing (a rectangle
-of noise, :func:`erase`), applied to the uint8 batch in the input thread.  It is written here rather
-than with Keras' RandomFlip/RandomTranslation layers because those would either sit in the exported
-model or draw from a generator state that a resumed run cannot restore; here every batch draws from its own ``(seed, epoch, batch)`` generator, so a
-resumed run augments exactly as an uninterrupted one.
+Augmentation (``train.augmentation``, off by default: a horizontal flip turns digits into other shapes):
+a random horizontal flip, a random shift of up to ``max_shift`` pixels (zero padding, then a crop back
+to size: the usual CIFAR and Fashion-MNIST recipe) and random erasing (a rectangle of noise,
+:func:`erase`), applied to the uint8 batch in the input thread.  It is written here rather than with
+Keras' RandomFlip/RandomTranslation layers because those would either sit in the exported model or draw
+from a generator state that a resumed run cannot restore; here every batch draws from its own ``(seed,
+epoch, batch)`` generator, so a resumed run augments exactly as an uninterrupted one.
 
 ``train.label_smoothing`` trains on smoothed targets (:mod:`mobopt.models.losses`).
 
