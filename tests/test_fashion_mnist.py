@@ -3,8 +3,8 @@
 The checks of both sources: Debian's copy and any other compression of the same content pass, an
 official download is checked against the published md5, and a missing file or altered content
 fails naming the file (and both hashes).  Then the whole chain on the real data, sized for CI: a
-small ViT trained for two epochs on all 54,000 training images, every variant converted and
-evaluated on the full 10,000-image test split.
+small ViT trained for two epochs on all 54,000 training images, every LiteRT and ONNX Runtime variant
+converted and evaluated on the full 10,000-image test split.
 """
 
 import gzip
@@ -163,8 +163,8 @@ def test_the_whole_chain_on_the_real_files(tmp_path):
     mobopt_cli("train", "--experiment", "fmnist", "--data", prepared, "--out", model, "--spec", json.dumps(spec),
                "--seed", "1", timeout=1800)
     accuracy = {}
-    for variant in ("float32", "int8", "dynamic_int8", "float16"):
-        tflite = tmp_path / f"{variant}.tflite"
+    for variant in ("float32", "int8", "dynamic_int8", "float16", "ort_float32", "ort_dynamic_int8", "ort_int8"):
+        tflite = tmp_path / (f"{variant}.onnx" if variant.startswith("ort_") else f"{variant}.tflite")
         mobopt_cli("convert", "--model", model / "model.keras", "--data", prepared, "--variant", variant, "--out", tflite,
                    "--info", tmp_path / f"{variant}.json", "--options", json.dumps({"representative_samples": 200}),
                    "--seed", "1")
@@ -173,6 +173,7 @@ def test_the_whole_chain_on_the_real_files(tmp_path):
         assert result["samples"] == 10000 and result["classes"][0] == "T-shirt/top"
         accuracy[variant] = result["accuracy"]
     assert accuracy["float32"] >= ACCURACY_BAR, accuracy
+    assert abs(accuracy["ort_float32"] - accuracy["float32"]) <= 0.0002, accuracy  # one runtime's float32 as the other's
     for variant, acc in accuracy.items():
         assert acc >= accuracy["float32"] - VARIANT_TOLERANCE, (variant, accuracy)
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from mobopt import MobOptError, litert
+from mobopt import MobOptError, litert, onnxrt
 from mobopt.common import provenance
 from mobopt.common.atomic import write_json
 from mobopt.common.progress import Progress
@@ -181,13 +181,19 @@ def _predict_keras(model_path: Path, x: np.ndarray, threads: int) -> np.ndarray:
     return predict_keras(model_path, x)
 
 
+def predict_onnx(model_path: Path, x: np.ndarray, threads: int = 1) -> np.ndarray:
+    """Output probabilities of an .onnx model under ONNX Runtime, batch 1, with the same progress lines."""
+    progress = Progress(f"evaluate {model_path}", len(x), "images", interval=PROGRESS_SECONDS, logger=log)
+    return onnxrt.predict(model_path, x, threads, progress=progress)
+
+
 #: File suffix -> the runtime's prediction function ``(path, images, threads) -> probabilities``.
-PREDICTORS = {"tflite": predict_tflite, "keras": _predict_keras}
+PREDICTORS = {"tflite": predict_tflite, "onnx": predict_onnx, "keras": _predict_keras}
 
 
 def evaluate(model_path: str | Path, prepared: str | Path, out_json: str | Path, *, split: str = "test",
              threads: int = 1) -> dict[str, Any]:
-    """Evaluate a .keras or .tflite model on ``split`` and write the metrics JSON."""
+    """Evaluate a .keras, .tflite or .onnx model on ``split`` and write the metrics JSON."""
     model_path = Path(model_path)
     meta = load_meta(prepared)
     x, y = load_split(prepared, split)

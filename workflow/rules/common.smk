@@ -144,6 +144,17 @@ def convert_inputs(wildcards):
     return PLAN.convert_inputs(wildcards.experiment, wildcards.variant)
 
 
+def variants_of_runtime(runtime):
+    """A wildcard constraint: the registry's variants that run on ``runtime``."""
+    return "|".join(
+        v.name for v in variant_registry.VARIANTS.values() if v.runtime == runtime
+    )
+
+
+def convert_options(wildcards):
+    return as_json(PLAN.convert_options(wildcards.variant))
+
+
 def graph_opt_arg(wildcards, input):
     return PLAN.graph_opt_arg(wildcards.experiment, wildcards.variant, input)
 
@@ -190,7 +201,7 @@ def evaluate_mem_mb(wildcards):
 
 
 def evaluate_env(wildcards):
-    """Keras needs TensorFlow; a .tflite is evaluated in the TF-free LiteRT environment."""
+    """Keras needs TensorFlow; a .tflite or .onnx is evaluated in the TF-free runtime environment."""
     return (
         "../../envs/tf.yaml"
         if wildcards.variant == "keras"
@@ -199,7 +210,7 @@ def evaluate_env(wildcards):
 
 
 def bench_inputs(experiment):
-    """The experiment's .tflite files by variant (plus the phone's tool for `android`)."""
+    """The experiment's model files by variant (plus the phone's tool for `android`)."""
     return lambda wildcards: PLAN.bench_inputs(experiment, wildcards.device)
 
 

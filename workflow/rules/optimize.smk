@@ -18,6 +18,8 @@ rule convert:
         "logs/convert/{experiment}/{variant}.log",
     benchmark:
         "results/jobstats/convert/{experiment}/{variant}.tsv"
+    wildcard_constraints:
+        variant=variants_of_runtime("litert"),
     conda:
         "../../envs/tf.yaml"
     threads: 1
@@ -26,13 +28,27 @@ rule convert:
         runtime=60,
     params:
         data=folder_of_first,
-        options=as_json(config.get("convert", {})),
+        options=convert_options,
         seed=config["seed"],
         graph_opt=graph_opt_arg,
     shell:
         "python -m mobopt convert --model {input.model:q} --data {params.data:q} --variant {wildcards.variant}"
         " --out {output.tflite:q} --info {output.info:q} --options {params.options:q} --seed {params.seed}{params.graph_opt}"
         " > {log:q} 2>&1"
+
+
+# ONNX Runtime, the second runtime: the same command exports the trained model with tf2onnx and
+# quantizes it with ONNX Runtime's tools (src/mobopt/optimize/onnx_export.py); only the paths differ.
+use rule convert as export_onnx with:
+    output:
+        tflite="results/onnx/{experiment}/{variant}.onnx",
+        info="results/onnx/{experiment}/{variant}.json",
+    log:
+        "logs/export_onnx/{experiment}/{variant}.log",
+    benchmark:
+        "results/jobstats/export_onnx/{experiment}/{variant}.tsv"
+    wildcard_constraints:
+        variant=variants_of_runtime("onnxruntime"),
 
 
 rule prune:

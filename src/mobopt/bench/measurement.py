@@ -1,4 +1,4 @@
-"""One latency, memory and CPU measurement of one .tflite model on a host device, in this process.
+"""One latency, memory and CPU measurement of one .tflite or .onnx model on a host device, in this process.
 
 This is the innermost layer of the benchmark protocol (:mod:`mobopt.bench.protocol`
 runs it in a fresh process per measurement and repeats, interleaves and
@@ -20,6 +20,9 @@ What one measurement does, after LiteRT's ``benchmark_model``:
 * CPU % = process CPU time over wall time during the timed runs (100 % = one
   core busy throughout), and the process's peak resident memory (``VmHWM``).
 
+An .onnx model runs the same loop under ONNX Runtime (:class:`_OrtRunner`): the session's
+construction is the load, ``run_with_iobinding`` the invoke.
+
 ``load_only`` stops after the timed load: the protocol uses it for extra
 cold-load samples, which are cheap.
 """
@@ -40,6 +43,7 @@ from mobopt import litert
 from mobopt.bench import devices, stats
 from mobopt.common import provenance
 from mobopt.common.atomic import write_json
+from mobopt.onnxrt.session import io_details
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +80,35 @@ def random_input(detail: dict[str, Any], rng: np.random.Generator) -> np.ndarray
     return rng.uniform(0, 255, size=shape).astype(dtype)
 
 
+class _OrtRunner:
+    """An ONNX Runtime session behind the interpreter's calls the loop uses (``set_tensor``, ``invoke``).
+
+    The input and output are bound once (I/O binding, output buffer allocated by the session), so
+    ``invoke`` is ``run_with_iobinding``: no feed dictionary is built and no output copied per run,
+    which is what LiteRT's ``invoke()`` costs too."""
+
+    def __init__(self, model_path: str | Path, threads: int):
+        from mobopt import onnxrt
+
+        self.session = onnxrt.session(model_path, threads=threads)
+        self.inputs, self.outputs = io_details(self.session)
+        self.binding = self.session.io_binding()
+        for out in self.outputs:
+            self.binding.bind_output(out["name"])
+        self._held: list[np.ndarray] = []
+
+    def get_input_details(self) -> list[dict[str, Any]]:
+        return [{"index": d["name"], "shape": d["shape"], "dtype": d["dtype"]} for d in self.inputs]
+
+    def set_tensor(self, name: str, value: np.ndarray) -> None:
+        value = np.ascontiguousarray(value)
+        self._held.append(value)  # the binding points into the array: keep it alive
+        self.binding.bind_cpu_input(name, value)
+
+    def invoke(self) -> None:
+        self.session.run_with_iobinding(self.binding)
+
+
 def measure(model_path: str | Path, device: str, options: dict[str, Any] | None = None, *,
             load_only: bool = False) -> dict[str, Any]:
     """One measurement in this process; see the module docstring for the protocol."""
@@ -87,17 +120,22 @@ def measure(model_path: str | Path, device: str, options: dict[str, Any] | None 
                                   f"{dev.kind} devices are measured by mobopt.bench.android")
     cores = dev.apply()
     rng = np.random.default_rng(opts["seed"])
+    onnx = str(model_path).endswith(".onnx")
     t0 = time.perf_counter()
-    import ai_edge_litert.interpreter  # noqa: F401  (the runtime library, loaded before the timed load)
+    if onnx:
+        import onnxruntime  # noqa: F401  (the runtime library, loaded before the timed load)
+    else:
+        import ai_edge_litert.interpreter  # noqa: F401
     import_ms = (time.perf_counter() - t0) * 1e3
     rss_before = _rss_mb()
 
     t0 = time.perf_counter()
-    it = litert.interpreter(model_path, threads=dev.threads)
+    it = _OrtRunner(model_path, dev.threads) if onnx else litert.interpreter(model_path, threads=dev.threads)
     load_ms = (time.perf_counter() - t0) * 1e3
     rss_loaded = _rss_mb()
     result: dict[str, Any] = {
-        "model": str(model_path), "device": device, "threads": dev.threads, "cores": cores,
+        "model": str(model_path), "runtime": "onnxruntime" if onnx else "litert", "device": device,
+        "threads": dev.threads, "cores": cores,
         "import_ms": import_ms, "load_ms": load_ms, "rss_before_load_mb": rss_before,
         "rss_after_load_mb": rss_loaded, "rss_delta_mb": rss_loaded - rss_before,
     }

@@ -247,7 +247,8 @@ def _explain(model: Path, device: str, opts: dict[str, Any]) -> dict[str, Any]:
     extras: dict[str, Any] = {}
     dev = devices.get(device)
     try:
-        extras["delegation"] = litert.delegation(model, threads=dev.threads)
+        if model.suffix == ".tflite":  # ONNX Runtime has no delegate: its CPU execution provider runs every node
+            extras["delegation"] = litert.delegation(model, threads=dev.threads)
     except MobOptError as exc:
         extras["delegation"] = {"error": str(exc)}
     if opts["op_profile"]:
@@ -263,6 +264,10 @@ def _explain(model: Path, device: str, opts: dict[str, Any]) -> dict[str, Any]:
 def _crosscheck_run(model: Path, device: str, opts: dict[str, Any]) -> dict[str, Any]:
     from mobopt.bench import crosscheck
 
+    if model.suffix == ".onnx":
+        from mobopt.onnxrt.profile import NO_CROSSCHECK
+
+        return {"tool": None, "unavailable": NO_CROSSCHECK}
     try:
         return crosscheck.run_tool(model, device, runs=opts["iterations"], warmup=opts["warmup"], timeout=opts["timeout"])
     except MobOptError as exc:
@@ -402,6 +407,12 @@ def run(models: dict[str, str | Path], device: str, outputs: dict[str, str | Pat
     refused = {v: unsupported.record(p) for v, p in paths.items()}
     results = {v: not_supported(v, paths[v], device, record, opts) for v, record in refused.items() if record}
     measured = {v: p for v, p in paths.items() if not refused[v]}
+    if dev.kind != "host":  # a phone runs LiteRT's benchmark_model: ONNX Runtime variants are host-only for now
+        onnx = {v: p for v, p in measured.items() if p.suffix == ".onnx"}
+        results.update({v: not_supported(v, p, device, {"reason": f"ONNX Runtime variants are measured on host devices "
+                                                        f"only; {device} runs LiteRT's benchmark_model"}, opts)
+                        for v, p in onnx.items()})
+        measured = {v: p for v, p in measured.items() if v not in onnx}
     if measured and dev.kind == "host":
         results.update(measure_host(measured, device, opts))
     elif measured:

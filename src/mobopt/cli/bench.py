@@ -31,7 +31,12 @@ def cmd_op_profile(a):
 
     dev = devices.get(a.device)
     cores = dev.apply()
-    result = opprofile.profile(a.model, threads=dev.threads, runs=a.runs, seed=a.seed)
+    if str(a.model).endswith(".onnx"):  # ONNX Runtime profiles in its executor
+        from mobopt.onnxrt import profile as ort_profile
+
+        result = ort_profile.profile(a.model, threads=dev.threads, runs=a.runs, seed=a.seed)
+    else:
+        result = opprofile.profile(a.model, threads=dev.threads, runs=a.runs, seed=a.seed)
     write_json(a.out, {**result, "model": a.model, "device": a.device, "cores": cores})
 
 

@@ -42,7 +42,7 @@ def record(model: str | os.PathLike) -> dict[str, Any] | None:
     """The conversion record of a variant recorded as unsupported, or None for a real model file."""
     path = Path(model)
     info = path.with_suffix(".json")
-    if path.suffix != ".tflite" or not path.exists() or path.stat().st_size or not info.exists():
+    if path.suffix not in (".tflite", ".onnx") or not path.exists() or path.stat().st_size or not info.exists():
         return None
     found = json.loads(info.read_text())
     return found if found.get("supported") is False else None

@@ -39,7 +39,7 @@ from mobopt.optimize import fusion, variants
 
 log = logging.getLogger(__name__)
 
-CONVERT_DEFAULTS: dict[str, Any] = {"representative_samples": 500}
+CONVERT_DEFAULTS: dict[str, Any] = {"representative_samples": 500, "onnx": {}}
 
 
 def representative_images(prepared: Path, n: int, seed: int) -> np.ndarray:
@@ -62,7 +62,8 @@ def _reason(exc: BaseException) -> str:
 def convert(model_path: str | Path, prepared: str | Path, variant: str, out_tflite: str | Path,
             out_json: str | Path, options: dict[str, Any] | None = None, seed: int = 0,
             graph_opt: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Convert one variant.  ``graph_opt``: for a pipeline variant, the paths of its inputs
+    """Convert one variant (an ONNX Runtime variant is exported to ``out_tflite``, then a .onnx path).
+    ``graph_opt``: for a pipeline variant, the paths of its inputs
     (``float``, ``sensitivity``, ``selection``, ``pruning``) and its ``options``."""
     opts = {**CONVERT_DEFAULTS, **(options or {})}
     spec = variants.get(variant)
@@ -87,6 +88,13 @@ def convert(model_path: str | Path, prepared: str | Path, variant: str, out_tfli
 
     common = {"keras_parameters": int(model.count_params()),
               "provenance": provenance.collect(seed=seed, dataset=load_meta(prepared))}
+    if spec.runtime == "onnxruntime":
+        from mobopt.optimize import onnx_export
+
+        if Path(out_tflite).suffix != ".onnx":
+            raise MobOptError(f"{out_tflite}: variant {variant} is an ONNX model; name the output .onnx")
+        return onnx_export.export(tf, model, spec, images, model_path, out_tflite, out_json, opts.get("onnx"), common,
+                                  _reason)
     t0 = time.perf_counter()
     extra: dict[str, Any] = {}
     if spec.graph_opt:

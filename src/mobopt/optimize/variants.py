@@ -6,6 +6,10 @@ options on a ``tf.lite.TFLiteConverter``.  The registry imports no TensorFlow
 (the workflow reads it when it parses); the configure functions receive the
 ``tf`` module from the caller.
 
+ONNX Runtime is the second runtime: its variants (``ort_*``) carry ``runtime="onnxruntime"``, are
+written to results/onnx/ as .onnx files by :mod:`mobopt.optimize.onnx_export`, and are evaluated and
+benchmarked by the same loops as the .tflite files.
+
 Not every variant exists for every model: the converter refuses int16x8 for
 the ViT (no 16x8 kernel for NEG, part of LayerNorm), and a converted model can
 still be one LiteRT cannot run.  Conversion records such a variant as
@@ -37,6 +41,24 @@ class Variant:
     needs_representative_data: bool = False
     #: built by the graph-optimization pipeline (pruned model + precision selection), not by one converter call
     graph_opt: bool = False
+    #: the runtime that runs it (a key of :data:`RUNTIMES`)
+    runtime: str = "litert"
+
+    @property
+    def suffix(self) -> str:
+        """The model file's suffix: ``tflite`` or ``onnx``."""
+        return RUNTIMES[self.runtime]["suffix"]
+
+
+#: Runtimes: the folder under results/ their model files go to, the file suffix, and the words for tables.
+RUNTIMES: dict[str, dict[str, str]] = {
+    "litert": {"folder": "tflite", "suffix": "tflite", "label": "LiteRT"},
+    "onnxruntime": {"folder": "onnx", "suffix": "onnx", "label": "ONNX Runtime"},
+}
+
+
+def _onnx(tf, converter, representative, options) -> None:
+    """ONNX Runtime variants are made by :mod:`mobopt.optimize.onnx_export`, not by a TFLite converter."""
 
 
 def _float32(tf, converter, representative, options) -> None:
@@ -98,6 +120,12 @@ VARIANTS: dict[str, Variant] = {
                 _int16x8, needs_representative_data=True),
         Variant("graph_opt_int8", "graph-optimized int8: pruning, verified fusion, mixed precision chosen by per-layer "
                 "sensitivity and measured latency, node order measured", _float32, graph_opt=True),
+        Variant("ort_float32", "ONNX Runtime float32 (tf2onnx export; the reference of the second runtime)", _onnx,
+                runtime="onnxruntime"),
+        Variant("ort_dynamic_int8", "ONNX Runtime dynamic quantization (int8 weights, activations quantized at run time)",
+                _onnx, runtime="onnxruntime"),
+        Variant("ort_int8", "ONNX Runtime static int8, QDQ format (int8 weights per channel and activations, calibrated "
+                "min-max)", _onnx, needs_representative_data=True, runtime="onnxruntime"),
     )
 }
 

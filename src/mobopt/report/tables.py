@@ -97,7 +97,9 @@ def op_profile(entries: list[dict[str, Any]]) -> pd.DataFrame:
         for r in prof.get("by_type", []):  # host: isolated single-op models
             rows.append({"experiment": e["experiment"], "model": e["label"], "variant": e["variant"],
                          "device": e["device"], "op": r["op"], "delegated": r["delegated"], "count": r["count"],
-                         "total_us": r["total_us"], "share": r["share"], "method": "isolated single-op models"})
+                         "total_us": r["total_us"], "share": r["share"],
+                         "method": "ONNX Runtime profiler" if prof.get("runtime") == "onnxruntime"
+                         else "isolated single-op models"})
         for r in prof.get("by_node_type", []):  # phone: benchmark_model's in-graph profile
             rows.append({"experiment": e["experiment"], "model": e["label"], "variant": e["variant"],
                          "device": e["device"], "op": r.get("node_type"), "delegated": None, "count": r.get("count"),

@@ -365,6 +365,14 @@ class Plan:
                 "pruning": f"results/models/{experiment}/pruning.json", "float": f"{go}/pruned_float32.tflite",
                 "sensitivity": f"{go}/sensitivity.json", "selection": f"{go}/selection.json"}
 
+    def convert_options(self, variant: str) -> dict[str, Any]:
+        """The ``convert`` block a variant's conversion reads: ``onnx`` only for the ONNX Runtime variants, so
+        editing it (or its schema defaults) leaves the .tflite files alone."""
+        options = dict(self.config.get("convert", {}))
+        if variant_registry.get(variant).runtime != "onnxruntime":
+            options.pop("onnx", None)
+        return options
+
     def graph_opt_arg(self, experiment: str, variant: str, inputs: dict[str, str]) -> str:
         """The convert command's ``--graph-opt`` argument (empty for a plain variant)."""
         if not self.is_graph_opt(variant):
@@ -376,17 +384,28 @@ class Plan:
     # ------------------------------------------------------------------ evaluation
 
     @staticmethod
+    def model_file(experiment: str, variant: str) -> str:
+        """A variant's model file: results/{runtime folder}/{experiment}/{variant}.{tflite|onnx}."""
+        spec = variant_registry.get(variant)
+        return f"results/{variant_registry.RUNTIMES[spec.runtime]['folder']}/{experiment}/{variant}.{spec.suffix}"
+
+    @staticmethod
+    def variant_info(experiment: str, variant: str) -> str:
+        """The JSON beside a variant's model file (what conversion or export wrote about it)."""
+        return str(Path(Plan.model_file(experiment, variant)).with_suffix(".json"))
+
+    @staticmethod
     def eval_model(experiment: str, variant: str) -> str:
-        """What an evaluation reads: the Keras model for ``keras``, else the variant's .tflite."""
+        """What an evaluation reads: the Keras model for ``keras``, else the variant's model file."""
         if variant == "keras":
             return f"results/models/{experiment}/model.keras"
-        return f"results/tflite/{experiment}/{variant}.tflite"
+        return Plan.model_file(experiment, variant)
 
     # ------------------------------------------------------------------ benchmarks
 
     def bench_inputs(self, experiment: str, device: str) -> dict[str, str]:
-        """The experiment's .tflite files by variant name, plus the phone's benchmark tool for `android`."""
-        inputs = {v: f"results/tflite/{experiment}/{v}.tflite" for v in self.experiments[experiment]["variants"]}
+        """The experiment's model files by variant name, plus the phone's benchmark tool for `android`."""
+        inputs = {v: self.model_file(experiment, v) for v in self.experiments[experiment]["variants"]}
         if device_registry.get(device).kind == "android":
             inputs["binary"] = ANDROID_TOOL
         return inputs
@@ -430,7 +449,7 @@ class Plan:
                 **({"paper_dataset": self.experiments[name]["paper_dataset"]}
                    if "paper_dataset" in self.experiments[name] else {}),
                 "bench": f"results/bench/{device}/{name}/{variant}.json",
-                "tflite_info": f"results/tflite/{name}/{variant}.json",
+                "tflite_info": self.variant_info(name, variant),
                 "eval": f"results/eval/{name}/test/{variant}.json",
             }
             for name, variant in self.runs()
@@ -500,7 +519,7 @@ class Plan:
                     **({"study_dataset": exp["study_dataset"]} if "study_dataset" in exp else {}),
                     "input_shape": "x".join(str(int(d)) for d in shape), "variant": variant,
                     "eval": f"results/eval/{name}/test/{variant}.json",
-                    "tflite_info": f"results/tflite/{name}/{variant}.json",
+                    "tflite_info": self.variant_info(name, variant),
                     "bench": {device: f"results/bench/{device}/{name}/{variant}.json" for device in self.devices},
                 })
         return out
