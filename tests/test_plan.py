@@ -247,7 +247,7 @@ def _code_defaults():
     from mobopt.common import download
     from mobopt.datasets import archives, fashion_mnist, imagenet, images
     from mobopt.models import distill
-    from mobopt.optimize import convert, graphopt, mixed_precision, pruning, structured
+    from mobopt.optimize import convert, graphopt, mixed_precision, onnx_export, pruning, structured
     from mobopt.report import search
 
     props = SCHEMA["properties"]
@@ -258,6 +258,7 @@ def _code_defaults():
     return [
         ("experiments.<name>.resources", _schema_defaults(exp["resources"]), workflow_plan.CLUSTER_REQUEST),
         ("convert", _schema_defaults(props["convert"]), convert.CONVERT_DEFAULTS),
+        ("convert.onnx", _schema_defaults(props["convert"]["properties"]["onnx"]), onnx_export.ONNX_DEFAULTS),
         ("graph_opt.pruning", _schema_defaults(go["pruning"]), pruning.PRUNING_DEFAULTS),
         ("graph_opt.mixed_precision", _schema_defaults(go["mixed_precision"]), mixed_precision.MIXED_DEFAULTS),
         ("graph_opt.reorder", _schema_defaults(go["reorder"]), graphopt.REORDER_DEFAULTS),
@@ -277,7 +278,7 @@ def _code_defaults():
     ]
 
 
-@pytest.mark.parametrize("index", range(16))
+@pytest.mark.parametrize("index", range(17))
 def test_schema_defaults_equal_the_code_defaults(index):
     """The schema documents every key the code defaults, with the same value (the code is the one source)."""
     where, schema, code = _code_defaults()[index]

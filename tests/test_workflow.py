@@ -37,7 +37,9 @@ EXPERIMENTS = ("vit_mnist", "mobilenetv2_imagenet", "mobilenetv2_asl")
 REPORT_RULES = ("paper_vs_reproduced", "latency_figure", "pareto_figure", "roofline_figure", "summary", "search")
 #: Variants per experiment in the tiny run (int16x8 is refused by the converter for the ViT).
 VIT_VARIANTS = ("float32", "int8", "int16x8", "graph_opt_int8")
-VARIANTS = {"vit_mnist": VIT_VARIANTS, "mobilenetv2_imagenet": ("float32", "int8"), "mobilenetv2_asl": ("float32", "int8")}
+#: The pretrained MobileNetV2 also runs on ONNX Runtime, the second runtime, through the same rules.
+VARIANTS = {"vit_mnist": VIT_VARIANTS, "mobilenetv2_imagenet": ("float32", "int8", "ort_float32"),
+            "mobilenetv2_asl": ("float32", "int8")}
 #: Kaggle credentials for the stand-in CLI (the real client is never run).
 KAGGLE_ENV = {"KAGGLE_USERNAME": "someone", "KAGGLE_KEY": "test-key-never-logged-0123"}
 
@@ -99,7 +101,8 @@ def workflow_run(tmp_path_factory, digits_idx):
     cfg["pretrained"] = {"mirrors": [url], "backoff": 0, "progress": False}
     mobilenet = {"name": "mobilenetv2", "alpha": 0.35, "weights": "imagenet"}
     cfg["experiments"]["mobilenetv2_imagenet"] = {
-        "label": "MobileNetV2 + ImageNet (stand-in)", "dataset": "imagenet_subset", "variants": ["float32", "int8"],
+        "label": "MobileNetV2 + ImageNet (stand-in)", "dataset": "imagenet_subset",
+        "variants": list(VARIANTS["mobilenetv2_imagenet"]),
         "model": {**mobilenet, "include_top": True}, "train": {"epochs": 0}}
     cfg["experiments"]["mobilenetv2_asl"] = {
         "label": "MobileNetV2 + ASL (stand-in)", "dataset": "asl_alphabet", "variants": ["float32", "int8"],
@@ -125,7 +128,7 @@ def test_first_run_builds_everything(workflow_run):
     assert ("/train-images-idx3-ubyte.gz", None) in state.requests
     assert jobs_run(first.stderr) == {
         "download_mnist", "prepare_mnist", "download_asl_alphabet", "prepare_asl_alphabet", "download_imagenet_subset",
-        "prepare_imagenet_subset", "fetch_weights", "train", "convert", "evaluate",
+        "prepare_imagenet_subset", "fetch_weights", "train", "convert", "export_onnx", "evaluate",
         *(f"bench_{e}" for e in EXPERIMENTS), "table1", "table2", "accuracy_table", "op_profile_table",
         "training_curves", "evaluation_figure", *REPORT_RULES, "peak_models", "cpu_peak", "size_figure", "paper_table2",
         "prune", "sensitivity", "select_precision", "sensitivity_figure", "variants_table", "model_cost", "cost_table",
@@ -142,13 +145,23 @@ def test_table2_rows_come_from_the_results(workflow_run):
     refused = table[table.variant == "int16x8"].iloc[0]
     assert refused["size"] == "not supported" and refused["status"] == "not supported"
     assert "NEG" in refused["flags"] and pd.isna(refused["p95_ms"])
+    ort = table[table.variant == "ort_float32"].iloc[0]
+    assert ort["runtime"] == "onnxruntime" and pd.isna(ort["partitions"]) and ort["status"] == "ok"
+    assert (work / "results/onnx/mobilenetv2_imagenet/ort_float32.onnx").stat().st_size > 0
+    lite = table[(table.experiment == "mobilenetv2_imagenet") & (table.variant == "float32")].iloc[0]
+    assert abs(ort["accuracy"] - lite["accuracy"]) <= 0.02  # the same float model on two runtimes (50 test images)
     for _, row in table[table.variant != "int16x8"].iterrows():
         bench = json.loads((work / f"results/bench/host_1t/{row.experiment}/{row.variant}.json").read_text())
         ev = json.loads((work / f"results/eval/{row.experiment}/test/{row.variant}.json").read_text())
         assert row.p95_ms == pytest.approx(bench["p95_ms"]) and row.accuracy == pytest.approx(ev["accuracy"])
         assert row.p50_ci_low_ms == pytest.approx(bench["p50_ci_ms"][0]) and row.p99_ms == pytest.approx(bench["p99_ms"])
-        assert row.delegated_nodes == bench["delegation"]["delegated_nodes"] and row.status == "ok"
+        assert row.status == "ok" and bench["op_profile"]["ops_failed"] == 0
         assert bench["iterations"] == 1200 and bench["repeats_done"] == 3 and bench["tensorflow_imported"] is False
+        if row.runtime == "onnxruntime":  # no delegate, no independent timing tool: said, not flagged
+            assert "delegation" not in bench and bench["crosscheck"]["unavailable"]
+            assert not any("cross-check" in flag for flag in bench["flags"])
+            continue
+        assert row.delegated_nodes == bench["delegation"]["delegated_nodes"]
         # LiteRT's tool rounds to 0.01 ms: a fast host reads 0.00 for the tiny models, compared in absolute terms
         assert bench["crosscheck"]["tool_p50_ms"] >= 0 and "compared_at" in bench["crosscheck"]
         assert bench["op_profile"]["ops_failed"] == 0

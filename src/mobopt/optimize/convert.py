@@ -39,7 +39,7 @@ from mobopt.optimize import fusion, variants
 
 log = logging.getLogger(__name__)
 
-CONVERT_DEFAULTS: dict[str, Any] = {"representative_samples": 500, "onnx": {}}
+CONVERT_DEFAULTS: dict[str, Any] = {"representative_samples": 500}
 
 
 def representative_images(prepared: Path, n: int, seed: int) -> np.ndarray:
@@ -128,6 +128,7 @@ def convert(model_path: str | Path, prepared: str | Path, variant: str, out_tfli
         "variant": variant,
         "description": spec.description,
         "supported": True,
+        "runtime": "litert",
         "source_model": str(model_path),
         "conversion_seconds": seconds,
         "representative_samples": None if images is None else int(len(images)),

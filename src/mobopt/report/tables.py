@@ -57,6 +57,7 @@ def table2(entries: list[dict[str, Any]]) -> pd.DataFrame:
         bench, info, ev = _load(e["bench"]), _load(e["tflite_info"]), _load(e["eval"])
         if info.get("supported") is False:  # recorded by conversion: a row with the reason, no numbers
             rows.append({"experiment": e["experiment"], "model": e["label"], "variant": e["variant"],
+                         "runtime": info.get("runtime", "litert"),
                          "device": e["device"], "status": "not supported", "size": "not supported",
                          "flags": f"not supported: {info.get('reason')}"})
             continue
@@ -65,8 +66,8 @@ def table2(entries: list[dict[str, Any]]) -> pd.DataFrame:
         p50_lo, p50_hi = _ci(bench, "p50_ci_ms")
         p95_lo, p95_hi = _ci(bench, "p95_ci_ms")
         rows.append({
-            "experiment": e["experiment"], "model": e["label"], "variant": e["variant"], "device": e["device"],
-            "status": bench.get("status", "ok"),
+            "experiment": e["experiment"], "model": e["label"], "variant": e["variant"],
+            "runtime": info.get("runtime", "litert"), "device": e["device"], "status": bench.get("status", "ok"),
             "size": human_size(info["size_bytes"]), "size_bytes": info["size_bytes"],
             "size_gzip_bytes": info["size_gzip_bytes"], "ram_mb": bench.get("peak_rss_mb"),
             **{k: bench.get(k) for k in BENCH_COLUMNS},
@@ -82,7 +83,7 @@ def table2(entries: list[dict[str, Any]]) -> pd.DataFrame:
 
 #: Table 2's CSV columns, in order (also for an empty table).
 TABLE2_CSV_COLUMNS = [
-    "experiment", "model", "variant", "device", "status", "size", "size_bytes", "size_gzip_bytes", "ram_mb",
+    "experiment", "model", "variant", "runtime", "device", "status", "size", "size_bytes", "size_gzip_bytes", "ram_mb",
     *BENCH_COLUMNS, "p50_ci_low_ms", "p50_ci_high_ms", "p95_ci_low_ms", "p95_ci_high_ms", "nodes", "delegated_nodes",
     "partitions", "delegate_coverage", "crosscheck_p50_ms", "crosscheck_difference", "accuracy", "loss", "flags",
 ]
@@ -301,19 +302,20 @@ def write_op_profile(entries: list[dict[str, Any]], out_csv: str | Path, out_md:
 
 
 #: The per-variant table of the graph-optimization study (reports/tables/variants.*).
-VARIANT_COLUMNS = ("model", "variant", "device", "size_bytes", "size_gzip_bytes", "size_vs_float32", "accuracy", "loss",
-                   "p50_ms", "p95_ms", "p95_vs_float32", "ops", "xnnpack_partitions", "higher_precision_layers",
+VARIANT_COLUMNS = ("model", "variant", "runtime", "device", "size_bytes", "size_gzip_bytes", "size_vs_float32", "accuracy",
+                   "loss", "p50_ms", "p50_vs_float32", "p95_ms", "p95_vs_float32", "ops", "xnnpack_partitions", "higher_precision_layers",
                    "weight_sparsity", "note")
 
 
 def variants_table(entries: list[dict[str, Any]]) -> pd.DataFrame:
-    """Per (experiment, variant, device): size raw and gzip, accuracy and loss, latency, op count and histogram,
-    layers kept in higher precision, weight sparsity of the file; ratios against the experiment's float32 row."""
+    """Per (experiment, variant, device): the runtime (LiteRT or ONNX Runtime), size raw and gzip, accuracy and loss,
+    latency, op count and histogram, layers kept in higher precision, weight sparsity of the file; ratios against
+    the experiment's (LiteRT) float32 row."""
     rows = []
     for e in entries:
         bench, info, ev = _load(e["bench"]), _load(e["tflite_info"]), _load(e["eval"])
         row: dict[str, Any] = {"experiment": e["experiment"], "model": e["label"], "variant": e["variant"],
-                               "device": e["device"]}
+                               "runtime": info.get("runtime", "litert"), "device": e["device"]}
         if info.get("supported") is False:
             row["note"] = "not supported: " + str(info.get("reason"))
             rows.append(row)
@@ -332,7 +334,8 @@ def variants_table(entries: list[dict[str, Any]]) -> pd.DataFrame:
         })
         rows.append(row)
     df = pd.DataFrame(rows)
-    for col, ref in (("size_vs_float32", "size_bytes"), ("p95_vs_float32", "p95_ms")):
+    # every runtime's variants against LiteRT's float32, the paper's reference: runtimes side by side
+    for col, ref in (("size_vs_float32", "size_bytes"), ("p50_vs_float32", "p50_ms"), ("p95_vs_float32", "p95_ms")):
         if ref not in df:
             df[col] = None
             continue
