@@ -303,7 +303,8 @@ def write_op_profile(entries: list[dict[str, Any]], out_csv: str | Path, out_md:
 
 #: The per-variant table of the graph-optimization study (reports/tables/variants.*).
 VARIANT_COLUMNS = ("model", "variant", "runtime", "device", "size_bytes", "size_gzip_bytes", "size_vs_float32", "accuracy",
-                   "loss", "p50_ms", "p50_vs_float32", "p95_ms", "p95_vs_float32", "ops", "xnnpack_partitions", "higher_precision_layers",
+                   "loss", "p50_ms", "p50_vs_float32", "p95_ms", "p95_vs_float32", "ops", "xnnpack_partitions",
+                   "higher_precision_layers",
                    "weight_sparsity", "note")
 
 
