@@ -39,6 +39,25 @@ for _exp in EXPERIMENTS:
             " --options {params.options:q} > {log:q} 2>&1"
 
 
+# The emulated ARM CPUs' toolchain (src/mobopt/bench/arm_toolchain.py): qemu-user 7.2 (apt-get, when
+# missing), an arm64 Python unpacked from Debian packages, the aarch64 LiteRT wheels, the counting plugin.
+# A local rule: it needs the package registries, which compute nodes often lack. Built once.
+rule setup_arm_emulation:
+    output:
+        ARM_TOOLCHAIN,
+    log:
+        "logs/download/setup_arm_emulation.log",
+    localrule: True
+    conda:
+        "../../envs/litert.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    shell:
+        "python -m mobopt setup-arm-emulation --out {output:q} > {log:q} 2>&1"
+
+
 rule fetch_benchmark_model:
     output:
         binary=ANDROID_TOOL,

@@ -30,6 +30,7 @@ RUN_STARTED = time.time()
 EXPERIMENTS = PLAN.experiments
 BENCH = PLAN.bench
 ANDROID_TOOL = workflow_plan.ANDROID_TOOL
+ARM_TOOLCHAIN = workflow_plan.ARM_TOOLCHAIN
 WEIGHTS_DIR = workflow_plan.WEIGHTS_DIR
 
 
@@ -235,6 +236,10 @@ def device_bench_entries(wildcards):
 
 def search_entries(wildcards):
     return as_json(PLAN.search_entries(wildcards.device))
+
+
+def search_options(wildcards):
+    return as_json(PLAN.search_options(wildcards.device))
 
 
 def summary_bench_file():

@@ -324,7 +324,7 @@ rule search:
         **REPORT_RESOURCES,
     params:
         entries=search_entries,
-        options=as_json(config.get("search", {})),
+        options=search_options,
     shell:
         "python -m mobopt search --entries {params.entries:q} --options {params.options:q} --device {wildcards.device}"
         " --json {output.json:q} --out-csv {output.csv:q} --out-md {output.md:q} --png {output.png:q} --svg {output.svg:q}"
@@ -428,6 +428,32 @@ rule sensitivity_figure:
     shell:
         "python -m mobopt sensitivity-figure --sensitivity {input.sensitivity:q} --selection {input.selection:q}"
         " --title {params.title:q} --png {output.png:q} --svg {output.svg:q} > {log:q} 2>&1"
+
+
+# Does int8 pay here? Every variant against float32 on every device, hosts and phones by latency, emulated
+# ARM CPUs by instructions per invoke, each column with its instruction set (src/mobopt/report/isa.py).
+rule isa_table:
+    input:
+        PLAN.entry_files(PLAN.isa_entries(), ("bench",)),
+    output:
+        csv="reports/tables/int8_by_isa.csv",
+        md=report(
+            "reports/tables/int8_by_isa.md",
+            caption="../report/int8_by_isa.rst",
+            category="2 Tables",
+        ),
+    log:
+        "logs/report/int8_by_isa.log",
+    conda:
+        REPORT_ENV
+    resources:
+        **REPORT_RESOURCES,
+    params:
+        entries=as_json(PLAN.isa_entries()),
+        options=as_json(config.get("search", {})),
+    shell:
+        "python -m mobopt isa-table --entries {params.entries:q} --options {params.options:q} --out-csv {output.csv:q}"
+        " --out-md {output.md:q} > {log:q} 2>&1"
 
 
 rule variants_table:

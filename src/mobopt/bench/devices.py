@@ -1,6 +1,6 @@
 """Device registry: where a benchmark runs and how.
 
-Two kinds of entry, one result schema:
+Three kinds of entry, one result schema:
 
 * a host profile fixes the interpreter's thread count and pins the process to
   that many cores (the highest-numbered ones, away from core 0 where the
@@ -8,7 +8,10 @@ Two kinds of entry, one result schema:
 * ``android`` is a phone over adb running LiteRT's ``benchmark_model`` binary
   (:mod:`mobopt.bench.android`); which phone, which cores (a ``taskset`` mask, the
   big cluster), how many threads and where the binary comes from are settings
-  under ``benchmark.android`` in the config, since they differ per phone.
+  under ``benchmark.android`` in the config, since they differ per phone;
+* an emulated ARM CPU (``arm_a53``, ``arm_a76``, ``arm_i8mm``) runs the aarch64 LiteRT wheel under
+  QEMU user mode and counts the instructions of each invoke (:mod:`mobopt.bench.emulated`): no
+  latency, but deterministic work per instruction set, the int8 question answered without a phone.
 
 Adding a device is one entry here.  :func:`availability` says, without
 running a benchmark, whether a device can be measured now, so the workflow can
@@ -59,18 +62,49 @@ class AndroidDevice:
     kind: str = "android"
 
 
-DEVICES: dict[str, HostDevice | AndroidDevice] = {
+@dataclass(frozen=True)
+class EmulatedDevice:
+    """An ARM CPU emulated by QEMU user mode (:mod:`mobopt.bench.emulated`): counts instructions, measures no time.
+
+    ``cpu`` is QEMU's ``-cpu`` value, ``midr`` the Main ID Register its fake /proc/cpuinfo carries
+    (XNNPACK picks some kernels by it), ``features`` that file's Features line (as Linux prints the
+    HWCAP QEMU sets) and ``isa`` the instruction-set facts the tables show."""
+
+    name: str
+    description: str
+    cpu: str
+    midr: int
+    features: tuple[str, ...]
+    isa: tuple[str, ...]
+    kind: str = "emulated"
+
+
+_V8_0 = ("fp", "asimd", "evtstrm", "aes", "pmull", "sha1", "sha2", "crc32", "cpuid")
+_V8_2 = (*_V8_0, "atomics", "fphp", "asimdhp", "asimdrdm", "lrcpc", "dcpop", "asimddp")
+
+
+DEVICES: dict[str, HostDevice | AndroidDevice | EmulatedDevice] = {
     d.name: d
     for d in (
         HostDevice("host_1t", "this machine, 1 interpreter thread pinned to 1 core", threads=1),
         HostDevice("host_2t", "this machine, 2 interpreter threads pinned to 2 cores", threads=2),
         AndroidDevice("android", "an Android phone over adb, LiteRT's benchmark_model pinned to the cores of "
                                  "benchmark.android.taskset"),
+        EmulatedDevice("arm_a53", "an emulated Cortex-A53 (ARMv8.0, no int8 dot product), QEMU user mode, 1 thread: "
+                       "instructions per invoke", cpu="cortex-a53", midr=0x410FD034, features=_V8_0,
+                       isa=("armv8.0-a", "asimd")),
+        EmulatedDevice("arm_a76", "an emulated Cortex-A76 (ARMv8.2 with int8 dot product, the paper phone's big core), "
+                       "QEMU user mode, 1 thread: instructions per invoke", cpu="cortex-a76", midr=0x414FD0B1,
+                       features=_V8_2, isa=("armv8.2-a", "asimd", "asimddp")),
+        EmulatedDevice("arm_i8mm", "an emulated ARMv8.6+ core with int8 matrix multiply (QEMU's max CPU without SME), "
+                       "QEMU user mode, 1 thread: instructions per invoke", cpu="max,sme=off", midr=0x000F0510,
+                       features=(*_V8_2, "sve", "asimdfhm", "sve2", "i8mm", "bf16"),
+                       isa=("armv8.6-a+", "asimd", "asimddp", "i8mm", "sve2")),
     )
 }
 
 
-def get(name: str) -> HostDevice | AndroidDevice:
+def get(name: str) -> HostDevice | AndroidDevice | EmulatedDevice:
     try:
         return DEVICES[name]
     except KeyError:
@@ -86,6 +120,14 @@ def availability(name: str, options: dict[str, Any] | None = None, timeout: floa
         if available < dev.threads:
             return False, f"device {name} needs {dev.threads} cores, this machine offers {available}"
         return True, ""
+    if isinstance(dev, EmulatedDevice):
+        from mobopt.bench import arm_toolchain
+
+        if arm_toolchain.qemu_version() is not None:
+            return True, ""
+        ok, why = arm_toolchain.can_install()
+        return (True, "") if ok else (False, f"device {name}: qemu-aarch64 is not installed and cannot be ({why}); "
+                                             "install Debian's qemu-user 7.2 to count on emulated ARM CPUs; skipped")
     opts = options or {}
     adb = opts.get("adb", "adb")
     exe = shutil.which(adb)

@@ -394,8 +394,44 @@ def parse_load_ms(text: str, label: str) -> float:
     return float(m.group(1))
 
 
+def measure_emulated(models: dict[str, Path], device: str, opts: dict[str, Any],
+                     toolchain: Path | None) -> dict[str, dict[str, Any]]:
+    """Instruction counts on an emulated ARM CPU (:mod:`mobopt.bench.emulated`); a variant that fails under emulation is
+    recorded as failed with the emulator's message and the others go on."""
+    from mobopt.bench import emulated
+
+    if toolchain is None or not Path(toolchain).exists():
+        raise devices.DeviceError(f"device {device}: the arm emulation toolchain is missing; the setup_arm_emulation rule "
+                                  "builds it (data/tools/arm/toolchain.json)")
+    tools = json.loads(Path(toolchain).read_text())
+    dev = devices.get(device)
+    results = {}
+    for v, model in models.items():
+        base = {"model": str(model), "variant": v, "device": device, "device_kind": dev.kind,
+                "device_description": dev.description, "threads": 1,
+                "protocol": {k: opts[k] for k in PROTOCOL_DEFAULTS}, "size_bytes": model.stat().st_size}
+        try:
+            counts = emulated.measure(model, device, tools, opts.get("emulation") or {}, seed=opts["seed"])
+        except MobOptError as exc:
+            log.error("%s on %s: %s", v, device, exc)
+            results[v] = {**base, "status": "failed", "error": str(exc), "flags": [f"failed: {exc}"], "flagged": True,
+                          "provenance": provenance.collect(seed=opts["seed"], threads=1)}
+            continue
+        flags = []
+        if not counts["repeatable"]:
+            flags.append(f"counts differ between repeats: {counts['repeat_counts']}")
+        agree = counts["output_agreement"]
+        if not agree["agrees"]:
+            flags.append(f"output differs from the host's by {agree['max_abs_difference']:.3g} {agree['unit']} "
+                         f"(tolerance {agree['tolerance']:g})")
+        results[v] = {**base, "status": "ok", **counts, "flags": flags, "flagged": bool(flags),
+                      "provenance": provenance.collect(seed=opts["seed"], threads=1)}
+    return results
+
+
 def run(models: dict[str, str | Path], device: str, outputs: dict[str, str | Path], raw_options: dict[str, Any] | None,
-        *, binary: str | Path | None = None, context: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+        *, binary: str | Path | None = None, toolchain: str | Path | None = None,
+        context: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
     """Measure ``models`` ({variant: .tflite}) on ``device`` and write ``outputs`` ({variant: result JSON})."""
     if set(models) != set(outputs):
         raise MobOptError(f"benchmark: models {sorted(models)} and outputs {sorted(outputs)} name different variants")
@@ -407,21 +443,28 @@ def run(models: dict[str, str | Path], device: str, outputs: dict[str, str | Pat
     refused = {v: unsupported.record(p) for v, p in paths.items()}
     results = {v: not_supported(v, paths[v], device, record, opts) for v, record in refused.items() if record}
     measured = {v: p for v, p in paths.items() if not refused[v]}
-    if dev.kind != "host":  # a phone runs LiteRT's benchmark_model: ONNX Runtime variants are host-only for now
+    if dev.kind != "host":  # a phone and an emulated CPU run LiteRT only: ONNX Runtime variants are host-only for now
         onnx = {v: p for v, p in measured.items() if p.suffix == ".onnx"}
+        runs_what = "LiteRT's benchmark_model" if dev.kind == "android" else "the aarch64 LiteRT wheel"
         results.update({v: not_supported(v, p, device, {"reason": f"ONNX Runtime variants are measured on host devices "
-                                                        f"only; {device} runs LiteRT's benchmark_model"}, opts)
+                                                        f"only; {device} runs {runs_what}"}, opts)
                         for v, p in onnx.items()})
         measured = {v: p for v, p in measured.items() if v not in onnx}
     if measured and dev.kind == "host":
         results.update(measure_host(measured, device, opts))
+    elif measured and dev.kind == "emulated":
+        results.update(measure_emulated(measured, device, opts, Path(toolchain) if toolchain else None))
     elif measured:
         results.update(measure_android(measured, device, opts, Path(binary) if binary else None))
     for v, result in results.items():
         result.update(context or {})
         result["protocol_seconds"] = time.time() - t0
         write_json(outputs[v], result)
-        if result["status"] == "ok":
+        if result["status"] == "ok" and dev.kind == "emulated":
+            log.info("%s on %s: %.0f instructions per invoke (%.0f int8 dot-product)%s", v, device,
+                     result["instructions_per_invoke"], result["dot_per_invoke"],
+                     f"; FLAGS: {'; '.join(result['flags'])}" if result["flags"] else "")
+        elif result["status"] == "ok":
             log.info("%s on %s: p50 %.4f ms p95 %.4f ms, load %.2f ms%s", v, device, result["p50_ms"], result["p95_ms"],
                      result["load_ms"] or float("nan"), f"; FLAGS: {'; '.join(result['flags'])}" if result["flags"] else "")
         elif result["status"] == unsupported.STATUS:

@@ -14,7 +14,8 @@ def cmd_bench(a):
     models, outputs = pairs(a.model, "--model"), pairs(a.out, "--out")
     from mobopt.bench.protocol import run
 
-    run(models, a.device, outputs, a.options, binary=a.binary, context={"experiment": a.experiment} if a.experiment else None)
+    run(models, a.device, outputs, a.options, binary=a.binary, toolchain=a.toolchain,
+        context={"experiment": a.experiment} if a.experiment else None)
 
 
 def cmd_bench_run(a):
@@ -46,6 +47,12 @@ def cmd_fetch_benchmark_model(a):
     fetch_benchmark_model(a.options, a.out)
 
 
+def cmd_setup_arm_emulation(a):
+    from mobopt.bench import arm_toolchain, devices
+
+    arm_toolchain.setup(a.out, [d for d in devices.DEVICES.values() if d.kind == "emulated"])
+
+
 def cmd_cpu_peak(a):
     require(a.float32, a.int8)
     from mobopt.bench import peak
@@ -64,6 +71,7 @@ def register(sub) -> None:
     add_options(s, "the config's `benchmark` options")
     s.add_argument("--experiment", default=None, help="recorded in every result")
     s.add_argument("--binary", default=None, help="LiteRT benchmark_model binary (android devices)")
+    s.add_argument("--toolchain", default=None, help="the arm emulation toolchain's record (emulated devices)")
 
     s = add_command(sub, "bench-run", cmd_bench_run,
                     "one measurement in this (fresh, TF-free) process; the protocol's inner step", hidden=True)
@@ -85,6 +93,10 @@ def register(sub) -> None:
                     "fetch LiteRT's benchmark_model binary for Android (checksummed, atomic)")
     s.add_argument("--out", required=True, help="path of the binary to write (made executable)")
     add_options(s, "the config's `benchmark.android` options (binary_url or binary_path, binary_sha256)")
+
+    s = add_command(sub, "setup-arm-emulation", cmd_setup_arm_emulation,
+                    "set up the emulated ARM CPUs: qemu-user, an arm64 Python, the aarch64 LiteRT wheel, the counting plugin")
+    s.add_argument("--out", required=True, help="the toolchain's record to write (JSON); the toolchain goes beside it")
 
     s = add_command(sub, "cpu-peak", cmd_cpu_peak, "measure this CPU's GEMM peaks and memory bandwidth on a host device")
     s.add_argument("--float32", required=True, help="float32 GEMM model (from peak-models)")

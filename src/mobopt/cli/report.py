@@ -5,7 +5,7 @@ Each command is named as the workflow rule that runs it.
 
 from __future__ import annotations
 
-from mobopt.cli._args import add_command, add_entries, add_figure, add_table, json_arg, require
+from mobopt.cli._args import add_command, add_entries, add_figure, add_options, add_table, json_arg, require
 
 
 def cmd_table1(a):
@@ -54,6 +54,12 @@ def cmd_variants_table(a):
     from mobopt.report.tables import write_variants
 
     write_variants(a.entries, a.out_csv, a.out_md)
+
+
+def cmd_isa_table(a):
+    from mobopt.report import isa
+
+    isa.write(a.entries, a.out_csv, a.out_md, (a.options or {}).get("latency_key", "p50_ms"))
 
 
 def cmd_cost_table(a):
@@ -134,6 +140,9 @@ def register(sub) -> None:
               tex="required", entries=False)
     add_table(sub, "paper-vs-reproduced", cmd_paper_vs_reproduced, "write the paper-vs-reproduced table with verdicts",
               tex="required")
+    s = add_table(sub, "isa-table", cmd_isa_table, "write the does-int8-pay table: every variant against float32 on every "
+                  "device (latency on hosts and phones, instructions on emulated ARM CPUs), with each device's ISA")
+    add_options(s, "the config's `search` options (latency_key)")
     add_table(sub, "accuracy-table", cmd_accuracy_table, "write the accuracy table (every model, variant and evaluation split)")
     add_table(sub, "second-study-table", cmd_second_study_table,
               "write the second study (MobileNet vs ShuffleNet) beside ours: scores, ablation drops, size and latency")

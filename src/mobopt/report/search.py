@@ -145,7 +145,9 @@ def markdown(result: dict[str, Any], device: str) -> str:
         t["drop_pp"] = t["drop_pp"].map(lambda v: f"{v:+.2f}")
         for c in ("latency_ratio", "size_ratio"):
             t[c] = t[c].map(lambda v: f"{v:.2f}")
-        t["latency_ms"] = t["latency_ms"].map(lambda v: f"{v:.3f}")
+        t["latency_ms"] = t["latency_ms"].map(lambda v: f"{v:.3f}" if v < 1e4 else f"{v:,.0f}")
+        if not o["latency_key"].endswith("_ms"):  # an emulated CPU's cost is a count, not milliseconds
+            t = t.rename(columns={"latency_ms": o["latency_key"]})
     lines.append(t.to_markdown(index=False) if len(t) else "(no candidates)")
     return "\n".join(lines) + "\n"
 
@@ -173,7 +175,8 @@ def figure(result: dict[str, Any], device: str, png: str | Path, svg: str | Path
                        lw=0.8, ls=":")
             ax.legend(fontsize=6, loc="lower right")
         ax.set_title(f["family"])
-        ax.set_xlabel(f"{result['options']['latency_key']} (ms, {device})")
+        key = result["options"]["latency_key"]
+        ax.set_xlabel(f"{key} ({'ms, ' if key.endswith('_ms') else ''}{device})")
         ax.set_ylabel("test accuracy")
     plots.save(fig, png, svg)
 

@@ -34,6 +34,8 @@ from mobopt.report import study
 
 #: LiteRT's benchmark_model binary for the phone (rule fetch_benchmark_model).
 ANDROID_TOOL = "data/tools/android_aarch64_benchmark_model"
+#: The emulated ARM CPUs' toolchain record (the setup_arm_emulation rule; the toolchain lies beside it).
+ARM_TOOLCHAIN = "data/tools/arm/toolchain.json"
 WEIGHTS_DIR = "data/weights"
 #: Defaults of experiments.<name>.resources (the schema sets the same ones; a test checks).
 CLUSTER_REQUEST = {"gpus": 0, "mem_mb": 8000, "runtime": 24 * 60}
@@ -171,8 +173,12 @@ class Plan:
         self.config_sha256 = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
         self.check_names()
         self.warnings: list[str] = []
-        self.devices = self._usable_devices(availability or device_registry.availability)
+        usable = self._usable_devices(availability or device_registry.availability)
+        #: devices that time the models (hosts, phones): every table and figure of latency reads these
+        self.devices = [d for d in usable if device_registry.get(d).kind != "emulated"]
         self.host_devices = [d for d in self.devices if device_registry.get(d).kind == "host"]
+        #: emulated ARM CPUs: they count instructions, read by the ISA table and their own search
+        self.emulated_devices = [d for d in usable if device_registry.get(d).kind == "emulated"]
         self.used_datasets = sorted({exp["dataset"] for exp in self.experiments.values()})
         self.eval_split_names = sorted({s for ds in self.used_datasets for s in dataset_registry.get(ds).eval_splits})
         self._check_credentials(env)
@@ -198,10 +204,11 @@ class Plan:
                                       f"known: {', '.join(variant_registry.VARIANTS)}")
 
     def _usable_devices(self, availability) -> list[str]:
-        """Configured devices minus a phone that is not attached: its benchmarks are skipped, with the reason."""
+        """Configured devices minus a phone that is not attached or an emulated CPU without QEMU: their benchmarks are
+        skipped, with the reason."""
         usable = []
         for device in self.configured_devices:
-            if device_registry.get(device).kind == "android":
+            if device_registry.get(device).kind in ("android", "emulated"):
                 ok, why = availability(device, self.bench.get("android", {}))
                 if not ok:
                     self.warnings.append(f"benchmark.devices: {why}")
@@ -408,6 +415,8 @@ class Plan:
         inputs = {v: self.model_file(experiment, v) for v in self.experiments[experiment]["variants"]}
         if device_registry.get(device).kind == "android":
             inputs["binary"] = ANDROID_TOOL
+        if device_registry.get(device).kind == "emulated":
+            inputs["toolchain"] = ARM_TOOLCHAIN
         return inputs
 
     def bench_outputs(self, experiment: str) -> dict[str, str]:
@@ -421,12 +430,16 @@ class Plan:
             args += ["--model", f"{v}={inputs[v]}", "--out", f"{v}={outputs[v]}"]
         if "binary" in inputs.keys():
             args += ["--binary", inputs["binary"]]
+        if "toolchain" in inputs.keys():
+            args += ["--toolchain", inputs["toolchain"]]
         return " ".join(shlex.quote(a) for a in args)
 
     def bench_options(self, device: str) -> dict[str, Any]:
-        """What a benchmark job's result depends on: the protocol keys, plus the phone's settings for `android`.
+        """What a benchmark job's result depends on: the protocol keys, plus the phone's settings for `android` and the
+        emulation's for an emulated CPU.
         Scheduler settings (benchmark.runtime) and the device list stay out, so editing them reruns nothing."""
-        skip = BENCH_SCHEDULING_KEYS | (set() if device_registry.get(device).kind == "android" else {"android"})
+        kind = device_registry.get(device).kind
+        skip = BENCH_SCHEDULING_KEYS | ({"android", "emulation"} - {{"android": "android", "emulated": "emulation"}.get(kind)})
         return {k: v for k, v in self.bench.items() if k not in skip}
 
     def bench_runtime(self) -> int:
@@ -461,6 +474,17 @@ class Plan:
         exp = self.experiments[name]
         parent = (exp.get("structured_pruning") or {}).get("from") or (exp.get("distillation") or {}).get("teacher")
         return self.family(parent) if parent else name
+
+    def search_options(self, device: str) -> dict[str, Any]:
+        """The config's ``search`` block; on an emulated CPU the cost is its instructions per invoke (it has no latency)."""
+        options = dict(self.config.get("search", {}))
+        if device_registry.get(device).kind == "emulated":
+            options["latency_key"] = "instructions_per_invoke"
+        return options
+
+    def isa_entries(self) -> list[dict[str, Any]]:
+        """What the does-int8-pay table reads: every device's entries, emulated CPUs included."""
+        return self.bench_entries([*self.devices, *self.emulated_devices])
 
     def search_entries(self, device: str) -> list[dict[str, Any]]:
         """One device's benchmark entries, each with its family: the search's candidates."""
@@ -545,6 +569,7 @@ class Plan:
         figures += [f"reports/figures/fig{n}_{m}.{ext}" for n, m in ((2, "accuracy"), (3, "loss")) for ext in fmt]
         figures += [f"reports/figures/{kind}_{device}.{ext}" for kind in ("pareto", "search") for device in self.devices
                     for ext in fmt]
+        figures += [f"reports/figures/search_{device}.{ext}" for device in self.emulated_devices for ext in fmt]
         # a phone's benchmark_model prints no per-run latencies, so it has no distribution to draw, and no GEMM peak
         figures += [f"reports/figures/{kind}_{device}.{ext}" for kind in ("latency", "roofline")
                     for device in self.host_devices for ext in fmt]
@@ -552,7 +577,10 @@ class Plan:
         tables = [f"reports/tables/{t}.{ext}" for t in ("table1", "table2", "table2_paper", "paper_vs_reproduced")
                   for ext in ("csv", "md", "tex")]
         tables += [f"reports/tables/{t}.{ext}" for t in ("accuracy", "op_profile", "variants", "cost") for ext in ("csv", "md")]
-        tables += [f"reports/tables/search_{device}.{ext}" for device in self.devices for ext in ("csv", "md")]
+        tables += [f"reports/tables/search_{device}.{ext}" for device in [*self.devices, *self.emulated_devices]
+                   for ext in ("csv", "md")]
+        if self.emulated_devices:
+            tables += [f"reports/tables/int8_by_isa.{ext}" for ext in ("csv", "md")]
         if self.study_experiments():
             tables += [f"reports/tables/second_study.{ext}" for ext in ("csv", "md")]
         figures += [f"reports/figures/sensitivity_{name}.{ext}" for name in self.graph_opt_experiments() for ext in fmt]

@@ -1,0 +1,165 @@
+"""Instruction counts of a .tflite model on an emulated ARM CPU: the work of each invoke, per instruction set.
+
+One count runs the aarch64 LiteRT wheel under ``qemu-aarch64 -cpu <model>`` with mobopt's plugin
+(:file:`data/icount.c`, set up by :mod:`mobopt.bench.arm_toolchain`) and the guest script
+:file:`data/guest_count.py`, one interpreter thread, XNNPACK on, as an app would run it.  The
+guest marks five points; from the plugin's snapshots:
+
+* ``instructions_per_invoke`` = (after the timed invokes - after the first invoke) / invokes:
+  start-up (~1.6 G instructions of Python and imports) and the first invoke (~100 M, XNNPACK's
+  one-time packing) are excluded, as they must be: they would swamp a small model;
+* the int8 dot-product (SDOT/UDOT), i8mm (SMMLA/UMMLA), SVE and SME instructions per invoke, which
+  show which kernels XNNPACK chose on that CPU;
+* ``load_instructions`` (interpreter construction and allocation) and ``first_invoke_instructions``.
+
+Determinism: ``PYTHONHASHSEED=0``, address randomisation off (``setarch -R``), one thread and
+``OPENBLAS_NUM_THREADS=1``; two counts of the same model on the same CPU then agree to the
+instruction, and every repeat is kept so the result says whether they did.
+
+The guest's output for a fixed input is compared with the host's LiteRT run of the same file: an
+integer output may differ by at most one quantization step, a float output by at most
+:data:`FLOAT_TOLERANCE`.
+
+No wall-clock latency is reported: QEMU translates instructions but models no pipeline, cache or
+issue width, so its time says nothing about a phone's.  Counts are work executed, comparable
+between variants on one emulated CPU (does int8 pay here?), not milliseconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mobopt import MobOptError, litert
+from mobopt.bench import arm_toolchain, devices
+from mobopt.bench.measurement import random_input
+
+log = logging.getLogger(__name__)
+
+#: ``benchmark.emulation`` defaults: timed invokes per count (after the first) and counts per variant
+#: (two, so the result shows the count repeats to the instruction).
+EMULATION_DEFAULTS: dict[str, Any] = {"invokes": 10, "repeats": 2, "timeout": 1800.0}
+#: Largest absolute difference of a float output (probabilities) between the guest and the host.
+FLOAT_TOLERANCE = 1e-5
+#: Marker numbers written by the guest script.
+MARKERS = {"python": 1, "imports": 2, "loaded": 3, "first_invoke": 4, "invokes": 5}
+CLASSES = ("dot", "i8mm", "sve", "sme")
+_LINE = re.compile(r"^ICOUNT marker=(\S+) (.*)$")
+
+
+class EmulationError(MobOptError):
+    """The model could not be counted on the emulated CPU; the message carries the emulator's words."""
+
+
+def parse(stderr: str) -> dict[str, dict[str, int]]:
+    """The plugin's ``ICOUNT`` lines -> {marker: {total, dot, i8mm, sve, sme}}."""
+    found: dict[str, dict[str, int]] = {}
+    for line in stderr.splitlines():
+        m = _LINE.match(line.strip())
+        if m:
+            found[m.group(1)] = {k: int(v) for k, v in (kv.split("=") for kv in m.group(2).split())}
+    return found
+
+
+def per_invoke(markers: dict[str, dict[str, int]], invokes: int) -> dict[str, Any]:
+    """The counts of one run, from its markers (see the module docstring)."""
+    need = [str(MARKERS[k]) for k in ("imports", "loaded", "first_invoke", "invokes")]
+    missing = [k for k in need if k not in markers]
+    if missing:
+        raise EmulationError(f"the guest did not reach markers {', '.join(missing)}")
+    m2, m3, m4, m5 = (markers[k] for k in need)
+    out = {"instructions_per_invoke": (m5["total"] - m4["total"]) / invokes,
+           "startup_instructions": m2["total"], "load_instructions": m3["total"] - m2["total"],
+           "first_invoke_instructions": m4["total"] - m3["total"], "invokes": invokes}
+    for c in CLASSES:
+        out[f"{c}_per_invoke"] = (m5[c] - m4[c]) / invokes
+    return out
+
+
+def command(device, toolchain: dict[str, Any], model: Path, inp: Path, out: Path, invokes: int) -> list[str]:
+    """The count's command line: address randomisation off, the device's CPU model and prefix, the plugin."""
+    prefix = toolchain["prefixes"].get(device.name)
+    if prefix is None:
+        raise EmulationError(f"device {device.name}: the arm emulation set-up has no prefix for it; rerun setup_arm_emulation")
+    return ["setarch", "-R", "qemu-aarch64", "-cpu", device.cpu, "-plugin", toolchain["plugin"], "-L", prefix,
+            toolchain["python"], str(arm_toolchain.GUEST_SCRIPT), str(model), str(inp), str(out), str(invokes)]
+
+
+def count_once(model: Path, device, toolchain: dict[str, Any], inp: Path, out: Path, invokes: int,
+               timeout: float) -> dict[str, Any]:
+    for what in ("python", "plugin", "site"):
+        if not Path(toolchain[what]).exists():
+            raise EmulationError(f"{model} on {device.name}: the arm emulation toolchain's {what} {toolchain[what]} is "
+                                 "missing; rerun setup_arm_emulation (delete data/tools/arm/toolchain.json)")
+    env = {**os.environ, "PYTHONHASHSEED": "0", "OPENBLAS_NUM_THREADS": "1", "PYTHONPATH": toolchain["site"],
+           "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("PYTHONHOME", None)
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(command(device, toolchain, model, inp, out, invokes), capture_output=True, text=True,
+                              timeout=timeout, env=env, check=False)
+    except subprocess.TimeoutExpired:
+        raise EmulationError(f"{model} on {device.name}: no result within {timeout:g} s under emulation") from None
+    markers = parse(proc.stderr)
+    if proc.returncode != 0:
+        tail = "\n".join(ln for ln in (proc.stderr + proc.stdout).splitlines() if not ln.startswith("ICOUNT"))[-1500:]
+        raise EmulationError(f"{model} on {device.name} ({device.cpu}): the emulated run failed with exit code "
+                             f"{proc.returncode}: {tail.strip() or 'no message'}")
+    return {**per_invoke(markers, invokes), "wall_seconds": time.perf_counter() - t0}
+
+
+def agreement(guest: np.ndarray, host: np.ndarray) -> dict[str, Any]:
+    """Whether the emulated CPU computed what the host computed: exact or one step for integers, a tolerance for floats."""
+    diff = np.abs(guest.astype(np.float64) - host.astype(np.float64))
+    integer = np.dtype(host.dtype).kind in "iu"
+    limit = 1.0 if integer else FLOAT_TOLERANCE
+    return {"dtype": np.dtype(host.dtype).name, "max_abs_difference": float(diff.max()) if diff.size else 0.0,
+            "tolerance": limit, "unit": "quantization steps" if integer else "absolute",
+            "agrees": bool(diff.max() <= limit) if diff.size else True}
+
+
+def measure(model: str | Path, device_name: str, toolchain: dict[str, Any], options: dict[str, Any],
+            seed: int = 0) -> dict[str, Any]:
+    """Count ``model`` on the emulated CPU ``repeats`` times and check its output against the host's
+    (the input drawn from ``seed`` as the host benchmark draws it)."""
+    model = Path(model)
+    device = devices.get(device_name)
+    options = {**EMULATION_DEFAULTS, **options}
+    invokes, repeats = int(options["invokes"]), int(options["repeats"])
+    it = litert.interpreter(model, threads=1)
+    detail = it.get_input_details()[0]
+    x = random_input(detail, np.random.default_rng(seed))
+    it.set_tensor(detail["index"], x)
+    it.invoke()
+    host = it.get_tensor(it.get_output_details()[0]["index"]).copy()
+    runs, outputs = [], []
+    with tempfile.TemporaryDirectory(prefix="mobopt-arm-") as tmp:
+        np.save(Path(tmp) / "input.npy", x)
+        for r in range(repeats):
+            out = Path(tmp) / f"output{r}.npy"
+            runs.append(count_once(model, device, toolchain, Path(tmp) / "input.npy", out, invokes, options["timeout"]))
+            outputs.append(np.load(out))
+            log.info("%s on %s, count %d/%d: %.0f instructions per invoke (%.0f dot-product)", model, device_name, r + 1,
+                     repeats, runs[-1]["instructions_per_invoke"], runs[-1]["dot_per_invoke"])
+    counts = [r["instructions_per_invoke"] for r in runs]
+    first = runs[0]
+    return {
+        **{k: first[k] for k in ("instructions_per_invoke", "startup_instructions", "load_instructions",
+                                 "first_invoke_instructions", "invokes", *(f"{c}_per_invoke" for c in CLASSES))},
+        "repeat_counts": counts,
+        "repeatable": len(set(counts)) == 1,
+        "output_agreement": agreement(outputs[0], host),
+        "wall_seconds_per_count": [r["wall_seconds"] for r in runs],
+        "emulator": {"qemu": toolchain.get("qemu"), "cpu": device.cpu, "midr": f"0x{device.midr:08x}",
+                     "isa": list(device.isa), "guest_versions": toolchain.get("guest_versions")},
+        "latency_note": "no latency: QEMU models no pipeline or cache, so an emulated CPU's time is not a phone's; "
+                        "instructions per invoke are the work executed",
+    }

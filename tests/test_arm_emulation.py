@@ -1,0 +1,114 @@
+"""Emulated ARM CPUs: the counting plugin's lines parse, the fake CPU files carry the MIDR, and, where qemu-user can
+be had, a real count under QEMU: deterministic to the instruction, dot-product instructions only where the CPU
+has them, the output the host's, and a model that fails under emulation recorded as failed."""
+
+import json
+
+import numpy as np
+import pytest
+from conftest import mobopt_cli
+
+from mobopt import MobOptError
+from mobopt.bench import arm_toolchain, devices, emulated, protocol
+
+EMULATED = [d for d in devices.DEVICES.values() if d.kind == "emulated"]
+
+STDERR = """some guest output
+ICOUNT marker=1 total=100 dot=0 i8mm=0 sve=0 sme=0
+ICOUNT marker=2 total=1000 dot=0 i8mm=0 sve=0 sme=0
+ICOUNT marker=3 total=1500 dot=0 i8mm=0 sve=0 sme=0
+ICOUNT marker=4 total=2500 dot=10 i8mm=0 sve=0 sme=0
+ICOUNT marker=5 total=4500 dot=50 i8mm=0 sve=0 sme=0
+ICOUNT marker=exit total=4600 dot=50 i8mm=0 sve=0 sme=0
+"""
+
+
+def test_markers_give_per_invoke_counts_without_startup_or_first_invoke():
+    counts = emulated.per_invoke(emulated.parse(STDERR), invokes=4)
+    assert counts["instructions_per_invoke"] == 500 and counts["dot_per_invoke"] == 10
+    assert counts["startup_instructions"] == 1000 and counts["load_instructions"] == 500
+    assert counts["first_invoke_instructions"] == 1000
+    with pytest.raises(MobOptError, match="markers 4, 5"):
+        emulated.per_invoke(emulated.parse(STDERR.replace("marker=4", "m").replace("marker=5", "m")), 4)
+
+
+def test_each_cpu_gets_its_midr_in_the_fields_linux_prints(tmp_path):
+    a53 = devices.get("arm_a53")
+    text = arm_toolchain.cpuinfo_text(a53)
+    assert "CPU implementer\t: 0x41" in text and "CPU part\t: 0xd03" in text and "CPU revision\t: 4" in text
+    assert "asimddp" not in text and "asimddp" in arm_toolchain.cpuinfo_text(devices.get("arm_a76"))
+    (tmp_path / "sysroot").mkdir()
+    prefix = arm_toolchain.write_prefix(tmp_path, a53)
+    assert (prefix / "proc/cpuinfo").read_text() == text
+    assert (prefix / "sys/devices/system/cpu/possible").read_text() == "0\n"
+    assert (prefix / "usr").is_symlink()
+
+
+def test_an_unknown_cpu_is_one_line_with_the_choices():
+    with pytest.raises(MobOptError) as err:
+        devices.get("arm_a55")
+    assert "arm_a53" in str(err.value) and "arm_a76" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_output_agreement_in_steps_for_integers_and_a_tolerance_for_floats():
+    assert emulated.agreement(np.array([[3, -2]], np.int8), np.array([[4, -2]], np.int8))["agrees"]
+    assert not emulated.agreement(np.array([[3, -2]], np.int8), np.array([[5, -2]], np.int8))["agrees"]
+    assert not emulated.agreement(np.array([[0.5]], np.float32), np.array([[0.5001]], np.float32))["agrees"]
+
+
+def _qemu_or_skip():
+    if arm_toolchain.qemu_version() is None and not arm_toolchain.can_install()[0]:
+        pytest.skip("qemu-user is not installed and cannot be (not root or no apt-get): .ci/run installs it")
+
+
+@pytest.fixture(scope="module")
+def toolchain(tmp_path_factory):
+    _qemu_or_skip()
+    out = tmp_path_factory.mktemp("arm") / "toolchain.json"
+    mobopt_cli("setup-arm-emulation", "--out", out, timeout=1200)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_models(trained_tiny, prepared_digits, tmp_path_factory):
+    root = tmp_path_factory.mktemp("arm_models")
+    for variant in ("float32", "int8"):
+        mobopt_cli("convert", "--model", trained_tiny / "model.keras", "--data", prepared_digits, "--variant", variant,
+                   "--out", root / f"{variant}.tflite", "--info", root / f"{variant}.json",
+                   "--options", json.dumps({"representative_samples": 50}))
+    return root
+
+
+@pytest.mark.slow
+def test_counts_repeat_to_the_instruction_and_dot_products_appear_only_where_the_cpu_has_them(toolchain, tiny_models,
+                                                                                                tmp_path):
+    models = {v: tiny_models / f"{v}.tflite" for v in ("float32", "int8")}
+    results = {}
+    for device in ("arm_a53", "arm_a76"):
+        outs = {v: tmp_path / f"{device}_{v}.json" for v in models}
+        results[device] = protocol.run(models, device, outs, {"emulation": {"invokes": 3, "repeats": 2}},
+                                       toolchain=toolchain)
+        for v in models:
+            r = json.loads(outs[v].read_text())
+            assert r["status"] == "ok" and r["device_kind"] == "emulated", r.get("error")
+            assert r["repeatable"] and len(set(r["repeat_counts"])) == 1  # PYTHONHASHSEED=0, setarch -R: exact
+            assert r["output_agreement"]["agrees"], r["output_agreement"]
+            assert r["instructions_per_invoke"] > 0 and "p50_ms" not in r and "no latency" in r["latency_note"]
+            assert r["provenance"]["cpu"] and r["emulator"]["cpu"] == devices.get(device).cpu
+    assert results["arm_a53"]["int8"]["dot_per_invoke"] == 0
+    assert results["arm_a76"]["int8"]["dot_per_invoke"] > 0
+    assert results["arm_a76"]["float32"]["dot_per_invoke"] == 0
+
+
+@pytest.mark.slow
+def test_a_model_that_fails_under_emulation_is_recorded_and_the_others_go_on(toolchain, tiny_models, tmp_path):
+    broken = json.loads(toolchain.read_text())
+    broken["python"] = str(tmp_path / "no-python-here")
+    (tmp_path / "tc.json").write_text(json.dumps(broken))
+    onnx = tmp_path / "m.onnx"
+    onnx.write_bytes(b"not measured")  # an ONNX Runtime variant: not for an emulated CPU, said so
+    models = {"float32": tiny_models / "float32.tflite", "ort_float32": onnx}
+    outs = {v: tmp_path / f"{v}.json" for v in models}
+    results = protocol.run(models, "arm_a53", outs, {}, toolchain=tmp_path / "tc.json")
+    assert results["float32"]["status"] == "failed" and "no-python-here" in results["float32"]["error"]
+    assert results["ort_float32"]["status"] == "not supported" and "host devices only" in results["ort_float32"]["reason"]
