@@ -30,11 +30,11 @@ from pathlib import Path
 #: workflow/rules/*.smk), plus the ones those commands start in fresh processes (bench-run, op-profile).
 ENV_COMMANDS: dict[str, set[str]] = {
     "data.yaml": {"download", "prepare", "fetch-weights", "fetch-benchmark-model"},
-    "litert.yaml": {"bench", "bench-run", "op-profile", "cpu-peak", "evaluate"},
+    "litert.yaml": {"bench", "bench-run", "op-profile", "cpu-peak", "evaluate", "setup-arm-emulation"},
     "report.yaml": {"table1", "table2", "paper-table2", "paper-vs-reproduced", "accuracy-table", "op-profile-table",
                     "variants-table", "training-curves", "evaluation-figure", "latency-figure", "size-figure",
                     "pareto-figure", "roofline-figure", "sensitivity-figure", "summary", "cost-table",
-                    "second-study-table", "search"},
+                    "second-study-table", "search", "isa-table"},
     "tf.yaml": {"train", "convert", "prune", "sensitivity", "select-precision", "peak-models", "evaluate", "model-cost"},
 }
 

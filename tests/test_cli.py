@@ -19,11 +19,11 @@ from mobopt.cli import main, parser
 PUBLIC = {
     "download", "prepare", "fetch-weights", "digits-idx", "train",
     "convert", "prune", "sensitivity", "select-precision", "peak-models", "evaluate",
-    "bench", "fetch-benchmark-model", "cpu-peak",
+    "bench", "fetch-benchmark-model", "cpu-peak", "setup-arm-emulation",
     "table1", "table2", "paper-table2", "paper-vs-reproduced", "second-study-table", "accuracy-table", "op-profile-table",
     "variants-table", "cost-table", "model-cost",
     "training-curves", "evaluation-figure", "latency-figure", "size-figure", "pareto-figure", "roofline-figure",
-    "sensitivity-figure", "summary", "check-config", "publish-results", "search",
+    "sensitivity-figure", "summary", "check-config", "publish-results", "search", "isa-table",
 }
 HIDDEN = {"bench-run", "op-profile"}
 

@@ -381,3 +381,30 @@ def test_a_distilled_student_takes_its_teachers_dataset_and_names_its_model():
     del cfg["experiments"]["vit_student"]["model"]
     with pytest.raises(workflow_plan.ConfigError, match="experiments.vit_student.model is missing"):
         Plan(cfg)
+
+
+def test_emulated_cpus_count_beside_the_timed_devices_and_are_skipped_without_qemu():
+    cfg = _config()
+    cfg["benchmark"]["devices"] = ["host_1t", "arm_a53", "arm_a76"]
+    plan = Plan(cfg, availability=lambda device, options: (True, ""))
+    assert plan.devices == ["host_1t"] and plan.emulated_devices == ["arm_a53", "arm_a76"]
+    final = plan.final_outputs()
+    assert "reports/tables/int8_by_isa.md" in final and "reports/tables/search_arm_a76.md" in final
+    assert "reports/figures/pareto_arm_a53.png" not in final  # no latency to draw
+    assert plan.bench_inputs("vit_mnist", "arm_a53")["toolchain"] == "data/tools/arm/toolchain.json"
+    assert "emulation" in plan.bench_options("arm_a53") and "emulation" not in plan.bench_options("host_1t")
+    assert plan.search_options("arm_a53")["latency_key"] == "instructions_per_invoke"
+    assert {e["device"] for e in plan.isa_entries()} == {"host_1t", "arm_a53", "arm_a76"}
+    none = Plan(cfg, availability=lambda device, options: (False, f"device {device}: qemu-aarch64 is not installed"))
+    assert none.emulated_devices == [] and "reports/tables/int8_by_isa.md" not in none.final_outputs()
+    assert any("arm_a53: qemu-aarch64 is not installed" in w for w in none.warnings)
+
+
+def test_onnx_runtime_variants_live_under_results_onnx_and_read_only_their_options():
+    cfg = _config()
+    cfg["convert"]["onnx"] = {"opset": 17, "per_channel": False}
+    plan = Plan(cfg)
+    assert plan.model_file("vit_mnist", "ort_int8") == "results/onnx/vit_mnist/ort_int8.onnx"
+    assert plan.variant_info("vit_mnist", "ort_int8") == "results/onnx/vit_mnist/ort_int8.json"
+    assert plan.model_file("vit_mnist", "int8") == "results/tflite/vit_mnist/int8.tflite"
+    assert "onnx" in plan.convert_options("ort_int8") and "onnx" not in plan.convert_options("int8")

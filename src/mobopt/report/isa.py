@@ -74,7 +74,7 @@ def markdown(df: pd.DataFrame) -> str:
               "and phones: measured latency. Emulated ARM CPUs: instructions executed per invoke under QEMU, which "
               "models no pipeline or cache, so they count work, not time. In brackets: the CPU and the instruction-set "
               "features that decide int8 speed (x86 avx512_vnni/avx_vnni/amx_int8, ARM asimddp dot product and i8mm).")
-    return legend + "\n\n" + wide.to_markdown(index=False) + "\n"
+    return legend + "\n\n" + wide.to_markdown(index=False, disable_numparse=True) + "\n"
 
 
 def write(entries: list[dict[str, Any]], out_csv: str | Path, out_md: str | Path, latency_key: str = "p50_ms") -> pd.DataFrame:
