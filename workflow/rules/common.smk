@@ -242,6 +242,22 @@ def search_options(wildcards):
     return as_json(PLAN.search_options(wildcards.device))
 
 
+def summary_inputs(wildcards):
+    """The landing page's sources; with emulated CPUs also the does-int8-pay table."""
+    inputs = {
+        "verdicts": "reports/tables/paper_vs_reproduced.csv",
+        "table2": "reports/tables/table2.csv",
+        "bench": summary_bench_file(),
+    }
+    if PLAN.emulated_devices:
+        inputs["isa"] = "reports/tables/int8_by_isa.csv"
+    return inputs
+
+
+def summary_isa_arg(wildcards, input):
+    return f" --isa {shlex.quote(input.isa)}" if "isa" in input.keys() else ""
+
+
 def summary_bench_file():
     """One benchmark result, for the run's provenance on the landing page."""
     entries = PLAN.bench_entries()

@@ -382,9 +382,7 @@ rule roofline_figure:
 
 rule summary:
     input:
-        verdicts="reports/tables/paper_vs_reproduced.csv",
-        table2="reports/tables/table2.csv",
-        bench=summary_bench_file(),
+        unpack(summary_inputs),
     output:
         report(
             "reports/summary.html",
@@ -400,9 +398,10 @@ rule summary:
         **REPORT_RESOURCES,
     params:
         config=as_json(config),
+        isa=summary_isa_arg,
     shell:
         "python -m mobopt summary --verdicts {input.verdicts:q} --table2 {input.table2:q} --bench {input.bench:q}"
-        " --config {params.config:q} --out {output:q} > {log:q} 2>&1"
+        " --config {params.config:q}{params.isa} --out {output:q} > {log:q} 2>&1"
 
 
 rule sensitivity_figure:

@@ -117,7 +117,7 @@ def cmd_summary(a):
     require(a.verdicts, a.table2, a.bench)
     from mobopt.report.summary import write
 
-    write(a.verdicts, a.table2, a.bench, a.config, a.out)
+    write(a.verdicts, a.table2, a.bench, a.config, a.out, a.isa)
 
 
 def cmd_publish_results(a):
@@ -194,6 +194,7 @@ def register(sub) -> None:
     s.add_argument("--table2", required=True, help="Table 2 (CSV)")
     s.add_argument("--bench", required=True, help="one benchmark JSON, for the run's provenance")
     s.add_argument("--config", type=json_arg, required=True, help="the workflow's config, as JSON")
+    s.add_argument("--isa", default=None, help="the does-int8-pay table (int8_by_isa.csv), with emulated devices")
     s.add_argument("--out", required=True, help="HTML page to write")
 
     s = add_command(sub, "publish-results", cmd_publish_results,

@@ -58,23 +58,29 @@ def table(entries: list[dict[str, Any]], latency_key: str = "p50_ms") -> pd.Data
     return df
 
 
-def markdown(df: pd.DataFrame) -> str:
-    """The wide table: a row per model and variant, a column per device headed by what it measures and its ISA."""
-    if df.empty:
-        return "No benchmark results.\n"
+LEGEND = ("Each variant's cost as a multiple of the same model's float32 on that device (under 1: cheaper). Hosts "
+          "and phones: measured latency. Emulated ARM CPUs: instructions executed per invoke under QEMU, which "
+          "models no pipeline or cache, so they count work, not time. In brackets: the CPU and the instruction-set "
+          "features that decide int8 speed (x86 avx512_vnni/avx_vnni/amx_int8, ARM asimddp dot product and i8mm).")
+
+
+def wide(df: pd.DataFrame) -> pd.DataFrame:
+    """A row per model and variant, a column per device headed by what it measures and its ISA; cells are ratios."""
     heads = {}
     for r in df.drop_duplicates("device").itertuples():
         unit = "instructions" if r.device_kind == "emulated" else r.metric.removesuffix("_ms")
         heads[r.device] = f"{r.device}: {unit} ({r.cpu}; {r.isa})"
     shown = df.assign(cell=[("" if pd.isna(x) else f"{x:.2f}") if s == "ok" else s
                             for x, s in zip(df.ratio_vs_float32, df.status, strict=True)])
-    wide = shown.pivot_table(index=["model", "variant"], columns="device", values="cell", aggfunc="first", sort=False)
-    wide = wide.reindex(columns=[d for d in heads if d in wide.columns]).rename(columns=heads).reset_index()
-    legend = ("Each variant's cost as a multiple of the same model's float32 on that device (under 1: cheaper). Hosts "
-              "and phones: measured latency. Emulated ARM CPUs: instructions executed per invoke under QEMU, which "
-              "models no pipeline or cache, so they count work, not time. In brackets: the CPU and the instruction-set "
-              "features that decide int8 speed (x86 avx512_vnni/avx_vnni/amx_int8, ARM asimddp dot product and i8mm).")
-    return legend + "\n\n" + wide.to_markdown(index=False, disable_numparse=True) + "\n"
+    table = shown.pivot_table(index=["model", "variant"], columns="device", values="cell", aggfunc="first", sort=False)
+    return table.reindex(columns=[d for d in heads if d in table.columns]).rename(columns=heads).reset_index()
+
+
+def markdown(df: pd.DataFrame) -> str:
+    """:func:`wide` with its legend, as Markdown."""
+    if df.empty:
+        return "No benchmark results.\n"
+    return LEGEND + "\n\n" + wide(df).to_markdown(index=False, disable_numparse=True) + "\n"
 
 
 def write(entries: list[dict[str, Any]], out_csv: str | Path, out_md: str | Path, latency_key: str = "p50_ms") -> pd.DataFrame:

@@ -20,7 +20,7 @@ import yaml
 
 from mobopt.common import cpuinfo
 from mobopt.common.atomic import write_text
-from mobopt.report import explain, paper
+from mobopt.report import explain, isa, paper
 
 CSS = r"""
 body { font-family: system-ui, sans-serif; max-width: 70em; margin: 1.5em auto; padding: 0 1em; color: #222; }
@@ -39,7 +39,8 @@ def _verdict_cell(verdict: str) -> str:
     return f'<td class="{css}">{html.escape(verdict)}</td>'
 
 
-def render(verdicts: pd.DataFrame, table2: pd.DataFrame, provenance: dict[str, Any], config: dict[str, Any]) -> str:
+def render(verdicts: pd.DataFrame, table2: pd.DataFrame, provenance: dict[str, Any], config: dict[str, Any],
+           isa_table: pd.DataFrame | None = None) -> str:
     pub = paper.published()
     counts = verdicts["verdict"].value_counts().to_dict() if len(verdicts) else {}
     parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>mobopt: paper vs reproduced</title>"
@@ -74,6 +75,10 @@ def render(verdicts: pd.DataFrame, table2: pd.DataFrame, provenance: dict[str, A
         for model, device, why in explain.sentences(rows, {d: cpu for d in host_devices}):
             parts.append(f"<li>{html.escape(model)}, {html.escape(device)}: {html.escape(why)}</li>")
         parts.append("</ul>")
+    if isa_table is not None and len(isa_table):
+        parts.append("<h2>Does int8 pay here? Per instruction set</h2>"
+                     + isa.wide(isa_table).to_html(index=False, escape=True, border=0)
+                     + f"<p class='note'>{html.escape(isa.LEGEND)}</p>")
     flagged = table2[table2["flags"].fillna("") != ""] if "flags" in table2 else table2.iloc[0:0]
     if len(flagged):
         parts.append("<h2>Measurements flagged by the protocol</h2><ul>" + "".join(
@@ -98,8 +103,9 @@ def render(verdicts: pd.DataFrame, table2: pd.DataFrame, provenance: dict[str, A
 
 
 def write(verdicts_csv: str | Path, table2_csv: str | Path, bench_json: str | Path, config: dict[str, Any],
-          out_html: str | Path) -> None:
+          out_html: str | Path, isa_csv: str | Path | None = None) -> None:
     provenance = json.loads(Path(bench_json).read_text()).get("provenance", {})
     verdicts = pd.read_csv(verdicts_csv)
     table2 = pd.read_csv(table2_csv, keep_default_na=True)
-    write_text(out_html, render(verdicts, table2, provenance, config))
+    isa_table = pd.read_csv(isa_csv) if isa_csv else None
+    write_text(out_html, render(verdicts, table2, provenance, config, isa_table))
