@@ -26,7 +26,7 @@ from mobopt.common.atomic import write_text
 
 #: Tables copied (Markdown, for reading on a forge, and CSV, for reuse).
 TABLES = ("table1", "table2", "paper_vs_reproduced", "variants", "accuracy", "op_profile", "table2_paper", "cost",
-          "second_study")
+          "second_study", "int8_by_isa")
 #: Columns of the headline table in the folder's README.
 HEADLINE = ["model", "variant", "device", "size", "accuracy", "p50_ms", "p95_ms", "partitions"]
 
