@@ -116,9 +116,81 @@ def test_bad_options_name_the_key(options, words):
         structured.kept_counts({}, options)
 
 
-def test_a_cnn_is_refused_by_name():
-    with pytest.raises(MobOptError, match="model.name 'mobilenetv2' is not supported yet"):
-        structured.check_supported({"name": "mobilenetv2"})
+def test_an_unknown_architecture_and_the_wrong_keys_are_refused_by_name():
+    with pytest.raises(MobOptError, match="model.name 'resnet' is not supported"):
+        structured.check_supported({"name": "resnet"})
+    with pytest.raises(MobOptError, match=r"x.channels 0.0 must be above 0 and below 1 for a mobilenetv2"):
+        structured.check_supported({"name": "mobilenetv2"}, "x", {})
+    with pytest.raises(MobOptError, match="x.channels applies to MobileNetV2 and ShuffleNetV2"):
+        structured.check_supported({"name": "vit"}, "x", {"channels": 0.5})
+    with pytest.raises(MobOptError, match="channels 1.0 must be above 0 and below 1"):
+        from mobopt.optimize import channels
+
+        channels.kept(64, 1.0)
+
+
+CNNS = {"mobilenetv2": {"name": "mobilenetv2", "alpha": 0.35, "weights": "none", "stem": "cifar"},
+        "shufflenetv2": {"name": "shufflenetv2", "width": 0.5, "stem": "cifar"}}
+
+
+@pytest.mark.parametrize("name", list(CNNS))
+@pytest.mark.parametrize("importance", ["activation", "magnitude"])
+def test_channels_really_go_and_silent_channels_change_nothing(name, importance):
+    """Shapes and MACs shrink; channels whose outputs are zero are the ones cut, and then the model computes exactly
+    what it did (the kept weights copied, nothing outside a unit touched)."""
+    import keras
+
+    from mobopt.models import architectures
+    from mobopt.optimize import channels
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 256, (32, 32, 32, 3)).astype("float32")
+    model = architectures.build(CNNS[name], (32, 32, 3), 10, x.astype("uint8"))
+    found = channels.units(model)
+    assert found and all(u["channels"] % 8 == 0 for u in found)
+    silent = {}
+    for u in found:  # zero half of each unit's producing filters and BN shift: those channels output exactly 0
+        k = channels.kept(u["channels"], 0.5)
+        gone = np.arange(k, u["channels"])
+        producer = model.get_layer(u["producer"])
+        w = producer.get_weights()
+        w[0][..., gone] = 0.0
+        producer.set_weights(w)
+        bn = model.get_layer(u["followers"][0])
+        g, b, mean, var = bn.get_weights()
+        b[gone], mean[gone] = 0.0, 0.0
+        bn.set_weights([g, b, mean, var])
+        dw_bn = model.get_layer(u["followers"][-1])
+        g, b, mean, var = dw_bn.get_weights()
+        b[gone], mean[gone] = 0.0, 0.0
+        dw_bn.set_weights([g, b, mean, var])
+        silent[u["unit"]] = k
+    pruned, record = channels.prune_channels(model, {"channels": 0.5, "importance": importance}, x)
+    assert {r["unit"]: r["kept"] for r in record["kept_units"]} == silent
+    assert record["macs"]["after"] < record["macs"]["before"]
+    assert record["parameters"]["after"] == pruned.count_params() < model.count_params()
+    for u in found:
+        assert pruned.get_layer(u["producer"]).kernel.shape[-1] == silent[u["unit"]]
+        assert pruned.get_layer(u["consumer"]).kernel.shape[2] == silent[u["unit"]]
+    np.testing.assert_allclose(pruned(x, training=False), model(x, training=False), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_cli_prunes_a_trained_cnn_and_fine_tunes_it(prepared_digits, tmp_path):
+    """A ShuffleNetV2 trained on digits, pruned by the CLI and fine-tuned: a smaller model, the record in metrics.json."""
+    spec = {"model": CNNS["shufflenetv2"], "train": {"epochs": 1, "batch_size": 64, "optimizer": "sgd",
+                                                    "learning_rate": 0.05, "warmup_epochs": 0, "threads": 2}}
+    src = tmp_path / "src"
+    mobopt_cli("train", "--experiment", "s", "--data", prepared_digits, "--out", src, "--spec", json.dumps(spec),
+               "--seed", 1)
+    pruned = {**spec, "structured_pruning": {"channels": 0.5, "importance": "activation", "calibration_samples": 128}}
+    mobopt_cli("train", "--experiment", "p", "--data", prepared_digits, "--out", tmp_path / "p", "--spec",
+               json.dumps(pruned), "--source", src / "model.keras", "--seed", 1)
+    metrics = json.loads((tmp_path / "p/metrics.json").read_text())
+    start = metrics["start"]
+    assert start["method"] == "channels" and start["macs"]["after"] < start["macs"]["before"]
+    assert metrics["parameters"] == start["parameters"]["after"] < start["parameters"]["before"]
 
 
 def test_cli_prunes_a_trained_model_and_fine_tunes_it(trained_tiny, prepared_digits, tmp_path):

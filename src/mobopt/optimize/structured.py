@@ -1,4 +1,5 @@
-"""Structured pruning: whole MLP neurons, attention heads and transformer blocks removed from a trained ViT.
+"""Structured pruning: whole MLP neurons, attention heads and transformer blocks removed from a trained ViT,
+or whole channels from the units of a trained MobileNetV2 or ShuffleNetV2 (:mod:`mobopt.optimize.channels`).
 
 Why: unstructured zeros (:mod:`mobopt.optimize.pruning`) leave every matrix its
 shape, and XNNPACK's dense GEMMs run zeros at full price; on a CPU without int8
@@ -28,8 +29,9 @@ pruned experiment is an experiment like any other and every variant starts
 from it.  Written here because no maintained library prunes Keras 3 models
 structurally: TF-MOT needs Keras 2, NNCF dropped TensorFlow pruning.
 
-Convolutional networks (channels of inverted-residual and ShuffleNet units) are
-not handled yet: :func:`check_supported` says so by name.
+For the CNNs the ``channels`` key is the fraction of each unit's internal channels removed
+(``mlp``, ``heads`` and ``blocks`` are the ViT's); the model spec stays the source's, and the
+channels kept per unit are in the record (metrics.json ``start``).
 """
 
 from __future__ import annotations
@@ -45,17 +47,27 @@ from mobopt import MobOptError
 log = logging.getLogger(__name__)
 
 STRUCTURED_DEFAULTS: dict[str, Any] = {
-    "mlp": 0.5, "heads": 0.0, "blocks": 0, "importance": "activation", "calibration_samples": 1024,
+    "mlp": 0.5, "heads": 0.0, "blocks": 0, "channels": 0.0, "importance": "activation", "calibration_samples": 1024,
 }
 IMPORTANCES = ("activation", "magnitude")
-SUPPORTED = ("vit",)
+#: Architectures whose units are removed: the ViT's neurons, heads and blocks; the CNNs' channels.
+CNNS = ("mobilenetv2", "shufflenetv2")
+SUPPORTED = ("vit", *CNNS)
 
 
-def check_supported(model_spec: dict[str, Any], key: str = "structured_pruning") -> None:
+def check_supported(model_spec: dict[str, Any], key: str = "structured_pruning",
+                    options: dict[str, Any] | None = None) -> None:
+    """The architecture can be pruned, and the keys asked for are its own (``channels`` for the CNNs only)."""
     name = model_spec.get("name")
     if name not in SUPPORTED:
-        raise MobOptError(f"{key}: structured pruning removes ViT units (MLP neurons, heads, blocks); "
-                          f"model.name {name!r} is not supported yet (supported: {', '.join(SUPPORTED)})")
+        raise MobOptError(f"{key}: structured pruning removes ViT units (MLP neurons, heads, blocks) or MobileNetV2 and "
+                          f"ShuffleNetV2 channels; model.name {name!r} is not supported (supported: {', '.join(SUPPORTED)})")
+    o = {**STRUCTURED_DEFAULTS, **(options or {})}
+    if name in CNNS and not 0 < float(o["channels"]) < 1:
+        raise MobOptError(f"{key}.channels {o['channels']} must be above 0 and below 1 for a {name} (the fraction of "
+                          "each unit's channels removed)")
+    if name == "vit" and float(o["channels"]):
+        raise MobOptError(f"{key}.channels applies to MobileNetV2 and ShuffleNetV2; for a ViT set mlp, heads or blocks")
 
 
 def kept_counts(model_options: dict[str, Any], options: dict[str, Any]) -> dict[str, int]:
@@ -249,17 +261,25 @@ def train_pruned(prepared, out_dir, experiment: str, spec: dict[str, Any], seed:
     from mobopt.models import train as training
 
     options = {**STRUCTURED_DEFAULTS, **spec.get("structured_pruning", {})}
-    check_supported(spec["model"], f"experiments.{experiment}.structured_pruning")
+    check_supported(spec["model"], f"experiments.{experiment}.structured_pruning", options)
+    cnn = spec["model"].get("name") in CNNS
     if not Path(source).exists():
         raise MobOptError(f"{source}: the source model of experiments.{experiment}.structured_pruning is missing; "
                           "train that experiment first")
     digest = download.sha256sum(source)
-    full = {**spec, "model": pruned_spec(spec["model"], options),
+    full = {**spec, "model": spec["model"] if cnn else pruned_spec(spec["model"], options),
             "structured_pruning": {**options, "source_model": spec["model"], "source_sha256": digest}}
 
     def start(x_train, y_train, meta):
         trained = architectures.load(source)
         images, labels = calibration_set(x_train, y_train, int(options["calibration_samples"]), seed)
+        if cnn:
+            from mobopt.optimize import channels
+
+            model, record = channels.prune_channels(trained, options, images)
+            log.info("channel pruning: %d -> %d parameters, %d -> %d MACs", record["parameters"]["before"],
+                     record["parameters"]["after"], record["macs"]["before"], record["macs"]["after"])
+            return model, {**record, "source_spec": spec["model"]}
         return prune_vit(trained, spec["model"], options, num_outputs(meta), images, labels)
 
     return training.train(prepared, out_dir, experiment, full, seed, start=start, callbacks=callbacks,

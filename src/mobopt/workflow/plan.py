@@ -137,6 +137,11 @@ def inherit_sources(experiments: dict[str, dict[str, Any]]) -> dict[str, dict[st
             if found["model"].get("name") not in structured.SUPPORTED:
                 raise ConfigError(f"config key {key}: {source!r} is a {found['model'].get('name')} model; structured "
                                   f"pruning supports {', '.join(structured.SUPPORTED)}")
+            try:
+                structured.check_supported(found["model"], f"config key experiments.{name}.structured_pruning",
+                                           exp["structured_pruning"])
+            except MobOptError as exc:
+                raise ConfigError(str(exc)) from None
             exp.update(agree(name, exp, source, found, ("dataset", "model")))
         teacher = (exp.get("distillation") or {}).get("teacher")
         if teacher is not None:
