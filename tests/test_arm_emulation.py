@@ -54,6 +54,7 @@ def test_output_agreement_in_steps_for_integers_and_a_tolerance_for_floats():
     assert emulated.agreement(np.array([[3, -2]], np.int8), np.array([[4, -2]], np.int8))["agrees"]
     assert not emulated.agreement(np.array([[3, -2]], np.int8), np.array([[5, -2]], np.int8))["agrees"]
     assert not emulated.agreement(np.array([[0.5]], np.float32), np.array([[0.5001]], np.float32))["agrees"]
+    assert emulated.agreement(np.array([[0.5]], np.float32), np.array([[0.5015]], np.float32), hybrid=True)["agrees"]
 
 
 def _qemu_or_skip():

@@ -18,7 +18,8 @@ instruction, and every repeat is kept so the result says whether they did.
 
 The guest's output for a fixed input is compared with the host's LiteRT run of the same file: an
 integer output may differ by at most one quantization step, a float output by at most
-:data:`FLOAT_TOLERANCE`.
+:data:`FLOAT_TOLERANCE`, or :data:`HYBRID_TOLERANCE` for a float model with int8 weights (its
+kernels quantize activations at run time, and their rounding differs between instruction sets).
 
 No wall-clock latency is reported: QEMU translates instructions but models no pipeline, cache or
 issue width, so its time says nothing about a phone's.  Counts are work executed, comparable
@@ -49,6 +50,9 @@ log = logging.getLogger(__name__)
 EMULATION_DEFAULTS: dict[str, Any] = {"invokes": 10, "repeats": 2, "timeout": 1800.0}
 #: Largest absolute difference of a float output (probabilities) between the guest and the host.
 FLOAT_TOLERANCE = 1e-5
+#: The same for a float model with int8 weights (dynamic range): its kernels quantize activations at run time,
+#: and how they round differs between instruction sets (measured up to 0.0015 on MobileNetV2, Cortex-A76).
+HYBRID_TOLERANCE = 1e-2
 #: Marker numbers written by the guest script.
 MARKERS = {"python": 1, "imports": 2, "loaded": 3, "first_invoke": 4, "invokes": 5}
 CLASSES = ("dot", "i8mm", "sve", "sme")
@@ -116,11 +120,12 @@ def count_once(model: Path, device, toolchain: dict[str, Any], inp: Path, out: P
     return {**per_invoke(markers, invokes), "wall_seconds": time.perf_counter() - t0}
 
 
-def agreement(guest: np.ndarray, host: np.ndarray) -> dict[str, Any]:
-    """Whether the emulated CPU computed what the host computed: exact or one step for integers, a tolerance for floats."""
+def agreement(guest: np.ndarray, host: np.ndarray, hybrid: bool = False) -> dict[str, Any]:
+    """Whether the emulated CPU computed what the host computed: exact or one step for integers, a tolerance for floats
+    (a looser one for a ``hybrid`` model, whose activations are quantized at run time)."""
     diff = np.abs(guest.astype(np.float64) - host.astype(np.float64))
     integer = np.dtype(host.dtype).kind in "iu"
-    limit = 1.0 if integer else FLOAT_TOLERANCE
+    limit = 1.0 if integer else HYBRID_TOLERANCE if hybrid else FLOAT_TOLERANCE
     return {"dtype": np.dtype(host.dtype).name, "max_abs_difference": float(diff.max()) if diff.size else 0.0,
             "tolerance": limit, "unit": "quantization steps" if integer else "absolute",
             "agrees": bool(diff.max() <= limit) if diff.size else True}
@@ -140,6 +145,7 @@ def measure(model: str | Path, device_name: str, toolchain: dict[str, Any], opti
     it.set_tensor(detail["index"], x)
     it.invoke()
     host = it.get_tensor(it.get_output_details()[0]["index"]).copy()
+    hybrid = np.dtype(detail["dtype"]).kind == "f" and any(np.dtype(t["dtype"]) == np.int8 for t in it.get_tensor_details())
     runs, outputs = [], []
     with tempfile.TemporaryDirectory(prefix="mobopt-arm-") as tmp:
         np.save(Path(tmp) / "input.npy", x)
@@ -156,7 +162,7 @@ def measure(model: str | Path, device_name: str, toolchain: dict[str, Any], opti
                                  "first_invoke_instructions", "invokes", *(f"{c}_per_invoke" for c in CLASSES))},
         "repeat_counts": counts,
         "repeatable": len(set(counts)) == 1,
-        "output_agreement": agreement(outputs[0], host),
+        "output_agreement": agreement(outputs[0], host, hybrid),
         "wall_seconds_per_count": [r["wall_seconds"] for r in runs],
         "emulator": {"qemu": toolchain.get("qemu"), "cpu": device.cpu, "midr": f"0x{device.midr:08x}",
                      "isa": list(device.isa), "guest_versions": toolchain.get("guest_versions")},
