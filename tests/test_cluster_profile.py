@@ -59,12 +59,18 @@ def generated_as(pattern: str, name: str) -> bool:
 def rule_blocks() -> dict[str, str]:
     """Each rule's source text, keyed by name (named rules and the generated `name: f"..._{_ds}"` ones)."""
     blocks = {}
+    derived = {}
     for path in RULE_FILES:
-        parts = re.split(r"^\s*rule(?:\s+(\w+))?:\s*$", path.read_text(), flags=re.M)
+        text = path.read_text()
+        parts = re.split(r"^\s*rule(?:\s+(\w+))?:\s*$", text, flags=re.M)
         for name, body in zip(parts[1::2], parts[2::2], strict=True):
             if name is None:
                 name = re.search(r'name:\s*\n\s*f"([^"]+)"', body).group(1)
             blocks[name] = body
+        # `use rule A as B with:` inherits A's directives (threads among them)
+        derived.update(dict((b, a) for a, b in re.findall(r"^use rule (\w+) as (\w+) with:", text, flags=re.M)))
+    for new, base in derived.items():
+        blocks[new] = blocks[base]
     return blocks
 
 

@@ -42,11 +42,11 @@ for _exp in EXPERIMENTS:
 # The emulated ARM CPUs' toolchain (src/mobopt/bench/arm_toolchain.py): qemu-user 7.2 (apt-get, when
 # missing), an arm64 Python unpacked from Debian packages, the aarch64 LiteRT wheels, the counting plugin.
 # A local rule: it needs the package registries, which compute nodes often lack. Built once.
-rule setup_arm_emulation:
+rule fetch_arm_toolchain:
     output:
         ARM_TOOLCHAIN,
     log:
-        "logs/download/setup_arm_emulation.log",
+        "logs/download/arm_toolchain.log",
     localrule: True
     conda:
         "../../envs/litert.yaml"

@@ -28,6 +28,7 @@ localrules:
     variants_table,
     cost_table,
     search,
+    isa_table,
 
 
 rule table2:

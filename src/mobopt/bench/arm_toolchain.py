@@ -1,6 +1,6 @@
 """The emulated ARM CPUs' toolchain: QEMU user mode, an arm64 Python, the aarch64 LiteRT wheel, the counting plugin.
 
-Built once by the ``setup_arm_emulation`` rule into ``data/tools/arm/`` (a local rule: it needs
+Built once by the ``fetch_arm_toolchain`` rule into ``data/tools/arm/`` (a local rule: it needs
 the package registries), never into the host:
 
 * ``qemu-aarch64`` from Debian's ``qemu-user`` 7.2, installed with apt-get when missing (the one

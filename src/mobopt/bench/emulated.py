@@ -92,7 +92,7 @@ def command(device, toolchain: dict[str, Any], model: Path, inp: Path, out: Path
     """The count's command line: address randomisation off, the device's CPU model and prefix, the plugin."""
     prefix = toolchain["prefixes"].get(device.name)
     if prefix is None:
-        raise EmulationError(f"device {device.name}: the arm emulation set-up has no prefix for it; rerun setup_arm_emulation")
+        raise EmulationError(f"device {device.name}: the arm emulation set-up has no prefix for it; rerun fetch_arm_toolchain")
     return ["setarch", "-R", "qemu-aarch64", "-cpu", device.cpu, "-plugin", toolchain["plugin"], "-L", prefix,
             toolchain["python"], str(arm_toolchain.GUEST_SCRIPT), str(model), str(inp), str(out), str(invokes)]
 
@@ -102,7 +102,7 @@ def count_once(model: Path, device, toolchain: dict[str, Any], inp: Path, out: P
     for what in ("python", "plugin", "site"):
         if not Path(toolchain[what]).exists():
             raise EmulationError(f"{model} on {device.name}: the arm emulation toolchain's {what} {toolchain[what]} is "
-                                 "missing; rerun setup_arm_emulation (delete data/tools/arm/toolchain.json)")
+                                 "missing; rerun fetch_arm_toolchain (delete data/tools/arm/toolchain.json)")
     env = {**os.environ, "PYTHONHASHSEED": "0", "OPENBLAS_NUM_THREADS": "1", "PYTHONPATH": toolchain["site"],
            "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("PYTHONHOME", None)

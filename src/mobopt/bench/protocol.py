@@ -401,7 +401,7 @@ def measure_emulated(models: dict[str, Path], device: str, opts: dict[str, Any],
     from mobopt.bench import emulated
 
     if toolchain is None or not Path(toolchain).exists():
-        raise devices.DeviceError(f"device {device}: the arm emulation toolchain is missing; the setup_arm_emulation rule "
+        raise devices.DeviceError(f"device {device}: the arm emulation toolchain is missing; the fetch_arm_toolchain rule "
                                   "builds it (data/tools/arm/toolchain.json)")
     tools = json.loads(Path(toolchain).read_text())
     dev = devices.get(device)

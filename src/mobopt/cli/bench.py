@@ -47,7 +47,7 @@ def cmd_fetch_benchmark_model(a):
     fetch_benchmark_model(a.options, a.out)
 
 
-def cmd_setup_arm_emulation(a):
+def cmd_fetch_arm_toolchain(a):
     from mobopt.bench import arm_toolchain, devices
 
     arm_toolchain.setup(a.out, [d for d in devices.DEVICES.values() if d.kind == "emulated"])
@@ -94,7 +94,7 @@ def register(sub) -> None:
     s.add_argument("--out", required=True, help="path of the binary to write (made executable)")
     add_options(s, "the config's `benchmark.android` options (binary_url or binary_path, binary_sha256)")
 
-    s = add_command(sub, "setup-arm-emulation", cmd_setup_arm_emulation,
+    s = add_command(sub, "setup-arm-emulation", cmd_fetch_arm_toolchain,
                     "set up the emulated ARM CPUs: qemu-user, an arm64 Python, the aarch64 LiteRT wheel, the counting plugin")
     s.add_argument("--out", required=True, help="the toolchain's record to write (JSON); the toolchain goes beside it")
 

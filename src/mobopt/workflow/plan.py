@@ -34,7 +34,7 @@ from mobopt.report import study
 
 #: LiteRT's benchmark_model binary for the phone (rule fetch_benchmark_model).
 ANDROID_TOOL = "data/tools/android_aarch64_benchmark_model"
-#: The emulated ARM CPUs' toolchain record (the setup_arm_emulation rule; the toolchain lies beside it).
+#: The emulated ARM CPUs' toolchain record (the fetch_arm_toolchain rule; the toolchain lies beside it).
 ARM_TOOLCHAIN = "data/tools/arm/toolchain.json"
 WEIGHTS_DIR = "data/weights"
 #: Defaults of experiments.<name>.resources (the schema sets the same ones; a test checks).
