@@ -21,7 +21,8 @@ from typing import Any
 
 from mobopt.common import cpuinfo
 
-PACKAGES = ("tensorflow", "keras", "ai-edge-litert", "ai-edge-quantizer", "numpy", "snakemake", "mobopt")
+PACKAGES = ("tensorflow", "keras", "ai-edge-litert", "ai-edge-quantizer", "onnxruntime", "tf2onnx", "onnx", "numpy", "snakemake",
+            "mobopt")
 
 #: Set by the workflow (common.smk) for every job; read here so the package needs no Snakemake.
 ENV_CONFIG_SHA256 = "MOBOPT_CONFIG_SHA256"

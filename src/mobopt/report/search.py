@@ -132,11 +132,12 @@ def markdown(result: dict[str, Any], device: str) -> str:
     goal = f" and at most {o['max_latency_ratio']:g}x its {o['latency_key']}" if o["max_latency_ratio"] else ""
     lines = [f"Search on {device}: the fastest candidate ({o['latency_key']}) within {o['accuracy_budget_pp']:g} pp "
              f"of the family's float32 test accuracy{goal}.", ""]
+    cost = "latency" if o["latency_key"].endswith("_ms") else "instructions"
     for f in result["families"]:
         pick = f.get("chosen") or f.get("closest")
         what = "chosen" if f["met"] else "no candidate meets the goal; closest"
         lines.append(f"- **{f['family']}**: {what}: {pick['experiment']} / {pick['variant']} "
-                     f"({pick['latency_ratio']:.2f}x latency, {pick['drop_pp']:+.2f} pp accuracy drop, "
+                     f"({pick['latency_ratio']:.2f}x {cost}, {pick['drop_pp']:+.2f} pp accuracy drop, "
                      f"{pick['size_ratio']:.2f}x size).")
     lines += [f"- {n}" for n in result["notes"]] + [""]
     t = result["table"].copy()
