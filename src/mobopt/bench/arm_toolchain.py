@@ -153,8 +153,10 @@ def guest_pins() -> dict[str, str]:
 def fetch_wheels(root: Path, pins: dict[str, str]) -> list[str]:
     """The aarch64 wheels downloaded (no install) and unzipped into ``root/site``; their file names."""
     wheels, site = root / "wheels", root / "site"
-    if (site / "ai_edge_litert").is_dir():
+    pinned = "\n".join(f"{name}=={version}" for name, version in sorted(pins.items()))
+    if (site / "ai_edge_litert").is_dir() and (root / "site.pins").exists() and (root / "site.pins").read_text() == pinned:
         return sorted(p.name for p in wheels.glob("*.whl"))
+    shutil.rmtree(wheels, ignore_errors=True)  # other pins (the host upgraded): fetch the guest's anew
     cmd = [sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", "--no-deps", "--python-version", "3.11",
            "--implementation", "cp", "-d", str(wheels)]
     for tag in WHEEL_PLATFORMS:
@@ -165,7 +167,9 @@ def fetch_wheels(root: Path, pins: dict[str, str]) -> list[str]:
     for whl in sorted(wheels.glob("*.whl")):
         with zipfile.ZipFile(whl) as z:
             z.extractall(tmp)
+    shutil.rmtree(site, ignore_errors=True)
     os.replace(tmp, site)
+    (root / "site.pins").write_text(pinned)
     return sorted(p.name for p in wheels.glob("*.whl"))
 
 
