@@ -353,11 +353,16 @@ def test_bad_pruning_sources_name_the_key(change, words):
         Plan(cfg)
 
 
-def test_only_a_vit_can_be_pruned_structurally():
+def test_a_cnn_is_pruned_by_channels_and_a_vit_by_its_units():
     cfg = _config("config")
     cfg["experiments"]["small"] = {"variants": ["float32"], "structured_pruning": {"from": "mobilenetv2_asl"}}
-    with pytest.raises(workflow_plan.ConfigError, match="'mobilenetv2_asl' is a mobilenetv2 model; structured pruning "
-                                                        "supports vit"):
+    with pytest.raises(workflow_plan.ConfigError, match="experiments.small.structured_pruning.channels 0.0 must be above "
+                                                        "0 and below 1 for a mobilenetv2"):
+        Plan(cfg)
+    cfg["experiments"]["small"]["structured_pruning"]["channels"] = 0.5
+    assert Plan(cfg).train_spec("small")["structured_pruning"]["channels"] == 0.5
+    cfg["experiments"]["small"]["structured_pruning"] = {"from": "vit_mnist", "channels": 0.5}
+    with pytest.raises(workflow_plan.ConfigError, match="channels applies to MobileNetV2 and ShuffleNetV2"):
         Plan(cfg)
 
 

@@ -260,8 +260,9 @@ class Plan:
         model = {k: v for k, v in exp["model"].items() if k not in late or not _at_default(v, late[k])}
         spec = {"model": model, "train": train}
         # the source's and the teacher's model files are inputs: retraining either reruns this training
-        if "structured_pruning" in exp:
-            spec["structured_pruning"] = {k: v for k, v in exp["structured_pruning"].items() if k != "from"}
+        if "structured_pruning" in exp:  # `channels` came later: at its default it leaves a ViT's params as they were
+            spec["structured_pruning"] = {k: v for k, v in exp["structured_pruning"].items()
+                                          if k != "from" and not (k == "channels" and not v)}
         if "distillation" in exp:
             spec["distillation"] = {k: v for k, v in exp["distillation"].items() if k != "teacher"}
         return spec
