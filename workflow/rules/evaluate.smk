@@ -1,8 +1,8 @@
 # Evaluation: accuracy and loss on each evaluation split (test, plus a dataset's own extra test
 # sets such as ASL's official 28 images), for every .tflite variant (LiteRT, TF-free, batch 1,
-# inputs quantized with the tensor's scale and zero point) and for the Keras model (variant
-# `keras`), so the Keras-to-TFLite gap is visible. One rule: the command tells the two apart
-# by the file; only the environment, threads and memory differ.
+# inputs quantized with the tensor's scale and zero point), every .onnx variant (ONNX Runtime,
+# TF-free, batch 1) and the Keras model (variant `keras`), so the Keras-to-runtime gap is visible.
+# One rule: the command tells them apart by the file; only the environment, threads and memory differ.
 
 
 rule evaluate:

@@ -65,7 +65,7 @@ def cmd_cpu_peak(a):
 
 def register(sub) -> None:
     s = add_command(sub, "bench", cmd_bench, "the benchmark protocol: every variant of one experiment on one device, interleaved")
-    s.add_argument("--model", action="append", required=True, metavar="VARIANT=PATH", help=".tflite per variant (repeatable)")
+    s.add_argument("--model", action="append", required=True, metavar="VARIANT=PATH", help=".tflite or .onnx per variant (repeatable)")
     s.add_argument("--out", action="append", required=True, metavar="VARIANT=PATH", help="result JSON per variant (repeatable)")
     add_registry(s, "--device", DEVICES, "device to measure on")
     add_options(s, "the config's `benchmark` options")
@@ -75,7 +75,7 @@ def register(sub) -> None:
 
     s = add_command(sub, "bench-run", cmd_bench_run,
                     "one measurement in this (fresh, TF-free) process; the protocol's inner step", hidden=True)
-    s.add_argument("--model", required=True, help=".tflite to measure")
+    s.add_argument("--model", required=True, help=".tflite or .onnx to measure")
     add_registry(s, "--device", DEVICES, "device to measure on")
     s.add_argument("--out", required=True, help="result file to write (JSON)")
     add_options(s, "measurement options (iterations, warmup, min_seconds, ...)")
@@ -83,7 +83,7 @@ def register(sub) -> None:
 
     s = add_command(sub, "op-profile", cmd_op_profile, "per-op time profile from isolated single-op models (host devices)",
                     hidden=True)
-    s.add_argument("--model", required=True, help=".tflite to profile")
+    s.add_argument("--model", required=True, help=".tflite or .onnx to profile")
     add_registry(s, "--device", DEVICES, "device to profile on")
     s.add_argument("--out", required=True, help="profile file to write (JSON)")
     s.add_argument("--runs", type=int, default=200, help="timed runs per op (default: %(default)s)")
