@@ -65,7 +65,7 @@ def cmd_cpu_peak(a):
 
 def register(sub) -> None:
     s = add_command(sub, "bench", cmd_bench, "the benchmark protocol: every variant of one experiment on one device, interleaved")
-    s.add_argument("--model", action="append", required=True, metavar="VARIANT=PATH", help=".tflite or .onnx per variant (repeatable)")
+    s.add_argument("--model", action="append", required=True, metavar="VARIANT=PATH", help="model file per variant (repeatable)")
     s.add_argument("--out", action="append", required=True, metavar="VARIANT=PATH", help="result JSON per variant (repeatable)")
     add_registry(s, "--device", DEVICES, "device to measure on")
     add_options(s, "the config's `benchmark` options")
