@@ -1,4 +1,4 @@
-"""Emulated ARM CPUs: set-up time, and each variant's instructions per invoke, repeatability and wall time per count.
+"""Emulated CPUs (ARM; x86 without AVX-512): set-up time, and each variant's instructions per invoke per count.
 
 Times the set-up (``mobopt setup-arm-emulation``: qemu-user, the arm64 Python, the aarch64 wheels,
 the plugin; a fresh ``--toolchain`` folder measures a first set-up, an existing one only the check),
@@ -9,7 +9,7 @@ invoke, whether the repeats agreed to the instruction, whether the output matche
 the wall time of each count.  Targets: set-up <= 2 min on a fresh machine; each count of the paper
 ViT <= 60 s.
 
-Usage: python benchmarks/arm_emulation.py MODEL.tflite [MODEL.tflite ...] [--devices arm_a53 arm_a76]
+Usage: python benchmarks/arm_emulation.py MODEL.tflite [MODEL.tflite ...] [--devices arm_a53 arm_a76 x86_avx2]
        [--invokes 10] [--repeats 2] [--toolchain data/tools/arm/toolchain.json]
 """
 
@@ -24,7 +24,7 @@ from pathlib import Path
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("models", nargs="+")
-    ap.add_argument("--devices", nargs="+", default=["arm_a53", "arm_a76"])
+    ap.add_argument("--devices", nargs="+", default=["arm_a53", "arm_a76", "x86_avx2"])
     ap.add_argument("--invokes", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--toolchain", default="data/tools/arm/toolchain.json")
@@ -49,8 +49,9 @@ def main():
                 continue
             f32 = results.get(name.rsplit("/", 1)[0] + "/float32", {}).get("instructions_per_invoke")
             ratio = f"{r['instructions_per_invoke'] / f32:.2f}" if f32 else "-"
-            print(f"{name:34} {device:9} {r['instructions_per_invoke']:>14,.0f} {ratio:>7} {r['dot_per_invoke']:>11,.0f} "
-                  f"{r['i8mm_per_invoke']:>9,.0f} {str(r['repeatable']):>7} {str(r['output_agreement']['agrees']):>7} "
+            dot, mm = (("-" if r[k] is None else f"{r[k]:,.0f}") for k in ("dot_per_invoke", "i8mm_per_invoke"))
+            print(f"{name:34} {device:9} {r['instructions_per_invoke']:>14,.0f} {ratio:>7} {dot:>11} {mm:>9} "
+                  f"{str(r['repeatable']):>7} {str(r['output_agreement']['agrees']):>7} "
                   f"{', '.join(f'{s:.1f}' for s in r['wall_seconds_per_count'])}")
             if not r["output_agreement"]["agrees"]:
                 print(f"{'':44} output differs by {r['output_agreement']['max_abs_difference']:.3g} "

@@ -1,7 +1,9 @@
-"""The emulated ARM CPUs' toolchain: QEMU user mode, an arm64 Python, the aarch64 LiteRT wheel, the counting plugin.
+"""The emulated CPUs' toolchain: QEMU user mode, an arm64 Python, the aarch64 LiteRT wheel, the counting plugin.
 
 Built once by the ``fetch_arm_toolchain`` rule into ``data/tools/arm/`` (a local rule: it needs
-the package registries), never into the host:
+the package registries), never into the host.  The emulated x86 CPU (``x86_avx2``) needs only
+QEMU and the plugin: its guest is the benchmark's own Python and LiteRT, run by ``qemu-x86_64``
+on a CPU model without AVX-512.  For the ARM CPUs:
 
 * ``qemu-aarch64`` from Debian's ``qemu-user`` 7.2, installed with apt-get when missing (the one
   step that changes the host, and only as root); its version is checked because the plugin is
@@ -105,9 +107,9 @@ def _apt_install(packages: list[str]) -> None:
 
 
 def ensure_qemu() -> str:
-    """qemu-aarch64 of the 7.2 series (installed when missing); its version."""
-    missing = [pkg for exe, pkg in (("qemu-aarch64", "qemu-user"), ("gcc", "gcc"), ("setarch", "util-linux"))
-               if shutil.which(exe) is None]
+    """qemu-aarch64 and qemu-x86_64 of the 7.2 series (installed when missing); the version."""
+    missing = sorted({pkg for exe, pkg in (("qemu-aarch64", "qemu-user"), ("qemu-x86_64", "qemu-user"), ("gcc", "gcc"),
+                                           ("setarch", "util-linux")) if shutil.which(exe) is None})
     if missing:
         _apt_install(missing)
     version = qemu_version()
@@ -226,7 +228,7 @@ def setup(out: str | Path, devices: list) -> dict[str, Any]:
     pins = guest_pins()
     wheels = fetch_wheels(root, pins)
     plugin = build_plugin(root)
-    prefixes = {d.name: str(write_prefix(root, d)) for d in devices}
+    prefixes = {d.name: str(write_prefix(root, d)) for d in devices if d.arch == "aarch64"}
     record = {"qemu": version, "qemu_series": QEMU_SERIES, "plugin": str(plugin), "plugin_api": 1,
               "python": str(root / "sysroot/usr/bin/python3.11"), "site": str(root / "site"), "debs": debs,
               "wheels": wheels, "guest_versions": pins, "prefixes": prefixes, "seconds": time.perf_counter() - t0}

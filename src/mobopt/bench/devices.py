@@ -9,9 +9,10 @@ Three kinds of entry, one result schema:
   (:mod:`mobopt.bench.android`); which phone, which cores (a ``taskset`` mask, the
   big cluster), how many threads and where the binary comes from are settings
   under ``benchmark.android`` in the config, since they differ per phone;
-* an emulated ARM CPU (``arm_a53``, ``arm_a76``, ``arm_i8mm``) runs the aarch64 LiteRT wheel under
-  QEMU user mode and counts the instructions of each invoke (:mod:`mobopt.bench.emulated`): no
-  latency, but deterministic work per instruction set, the int8 question answered without a phone.
+* an emulated CPU (``arm_a53``, ``arm_a76``, ``arm_i8mm``; ``x86_avx2``) runs LiteRT under QEMU user
+  mode (the aarch64 wheel, or the host's own x86-64 one on a CPU model without AVX-512) and counts
+  the instructions of each invoke (:mod:`mobopt.bench.emulated`): no latency, but deterministic
+  work per instruction set, the int8 question answered without a phone or an older PC.
 
 Adding a device is one entry here.  :func:`availability` says, without
 running a benchmark, whether a device can be measured now, so the workflow can
@@ -64,18 +65,21 @@ class AndroidDevice:
 
 @dataclass(frozen=True)
 class EmulatedDevice:
-    """An ARM CPU emulated by QEMU user mode (:mod:`mobopt.bench.emulated`): counts instructions, measures no time.
+    """A CPU emulated by QEMU user mode (:mod:`mobopt.bench.emulated`): counts instructions, measures no time.
 
-    ``cpu`` is QEMU's ``-cpu`` value, ``midr`` the Main ID Register its fake /proc/cpuinfo carries
-    (XNNPACK picks some kernels by it), ``features`` that file's Features line (as Linux prints the
-    HWCAP QEMU sets) and ``isa`` the instruction-set facts the tables show."""
+    ``arch`` is the guest architecture (``aarch64`` or ``x86_64``: QEMU's ``qemu-<arch>``), ``cpu``
+    QEMU's ``-cpu`` value and ``isa`` the instruction-set facts the tables show.  An ARM CPU also has
+    ``midr``, the Main ID Register its fake /proc/cpuinfo carries (XNNPACK picks some kernels by it),
+    and ``features``, that file's Features line (as Linux prints the HWCAP QEMU sets); an x86 CPU
+    needs neither, since XNNPACK reads its features from CPUID, which QEMU answers for the model."""
 
     name: str
     description: str
     cpu: str
-    midr: int
-    features: tuple[str, ...]
     isa: tuple[str, ...]
+    midr: int = 0
+    features: tuple[str, ...] = ()
+    arch: str = "aarch64"
     kind: str = "emulated"
 
 
@@ -100,6 +104,10 @@ DEVICES: dict[str, HostDevice | AndroidDevice | EmulatedDevice] = {
                        "QEMU user mode, 1 thread: instructions per invoke", cpu="max,sme=off", midr=0x000F0510,
                        features=(*_V8_2, "sve", "asimdfhm", "sve2", "i8mm", "bf16"),
                        isa=("armv8.6-a+", "asimd", "asimddp", "i8mm", "sve2")),
+        EmulatedDevice("x86_avx2", "an emulated x86-64 CPU with AVX2 and FMA but no AVX-512 or VNNI (QEMU's Haswell), "
+                       "QEMU user mode, 1 thread: instructions per invoke", arch="x86_64",
+                       cpu="Haswell-noTSX,-pcid,-x2apic,-tsc-deadline,-invpcid",  # less what QEMU's TCG cannot emulate
+                       isa=("x86-64-v3", "avx2", "fma")),
     )
 }
 
@@ -123,11 +131,11 @@ def availability(name: str, options: dict[str, Any] | None = None, timeout: floa
     if isinstance(dev, EmulatedDevice):
         from mobopt.bench import arm_toolchain
 
-        if arm_toolchain.qemu_version() is not None:
+        if arm_toolchain.qemu_version(f"qemu-{dev.arch}") is not None:
             return True, ""
         ok, why = arm_toolchain.can_install()
-        return (True, "") if ok else (False, f"device {name}: qemu-aarch64 is not installed and cannot be ({why}); "
-                                             "install Debian's qemu-user 7.2 to count on emulated ARM CPUs; skipped")
+        return (True, "") if ok else (False, f"device {name}: qemu-{dev.arch} is not installed and cannot be ({why}); "
+                                             "install Debian's qemu-user 7.2 to count on emulated CPUs; skipped")
     opts = options or {}
     adb = opts.get("adb", "adb")
     exe = shutil.which(adb)

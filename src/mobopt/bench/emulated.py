@@ -1,15 +1,18 @@
-"""Instruction counts of a .tflite model on an emulated ARM CPU: the work of each invoke, per instruction set.
+"""Instruction counts of a .tflite model on an emulated CPU: the work of each invoke, per instruction set.
 
-One count runs the aarch64 LiteRT wheel under ``qemu-aarch64 -cpu <model>`` with mobopt's plugin
-(:file:`data/icount.c`, set up by :mod:`mobopt.bench.arm_toolchain`) and the guest script
-:file:`data/guest_count.py`, one interpreter thread, XNNPACK on, as an app would run it.  The
-guest marks five points; from the plugin's snapshots:
+One count runs LiteRT under ``qemu-<arch> -cpu <model>`` with mobopt's plugin (:file:`data/icount.c`,
+set up by :mod:`mobopt.bench.arm_toolchain`) and the guest script :file:`data/guest_count.py`, one
+interpreter thread, XNNPACK on, as an app would run it.  On an ARM CPU the guest is the aarch64
+LiteRT wheel in an arm64 Python; on the x86 CPU (``x86_avx2``) it is this very Python and LiteRT,
+whose kernels XNNPACK then chooses for the emulated CPU's CPUID (AVX2, no AVX-512): the int8
+question for an older PC, asked on any x86 host.  The guest marks five points; from the plugin's
+snapshots:
 
 * ``instructions_per_invoke`` = (after the timed invokes - after the first invoke) / invokes:
   start-up (~1.6 G instructions of Python and imports) and the first invoke (~100 M, XNNPACK's
   one-time packing) are excluded, as they must be: they would swamp a small model;
-* the int8 dot-product (SDOT/UDOT), i8mm (SMMLA/UMMLA), SVE and SME instructions per invoke, which
-  show which kernels XNNPACK chose on that CPU;
+* on an ARM CPU, the int8 dot-product (SDOT/UDOT), i8mm (SMMLA/UMMLA), SVE and SME instructions per
+  invoke, which show which kernels XNNPACK chose on that CPU (None on x86, whose count is total only);
 * ``load_instructions`` (interpreter construction and allocation) and ``first_invoke_instructions``.
 
 Determinism: ``PYTHONHASHSEED=0``, address randomisation off (``setarch -R``), one thread and
@@ -28,10 +31,12 @@ between variants on one emulated CPU (does int8 pay here?), not milliseconds.
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 import os
 import re
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -89,27 +94,37 @@ def per_invoke(markers: dict[str, dict[str, int]], invokes: int) -> dict[str, An
 
 
 def command(device, toolchain: dict[str, Any], model: Path, inp: Path, out: Path, invokes: int) -> list[str]:
-    """The count's command line: address randomisation off, the device's CPU model and prefix, the plugin."""
+    """The count's command line: address randomisation off, the device's CPU model (and on ARM its prefix and
+    the arm64 Python; on x86 this process's own Python), the plugin."""
+    qemu = ["setarch", "-R", f"qemu-{device.arch}", "-cpu", device.cpu, "-plugin", toolchain["plugin"]]
+    guest = [str(arm_toolchain.GUEST_SCRIPT), str(model), str(inp), str(out), str(invokes)]
+    if device.arch == "x86_64":
+        return [*qemu, sys.executable, *guest]
     prefix = toolchain["prefixes"].get(device.name)
     if prefix is None:
         raise EmulationError(f"device {device.name}: the arm emulation set-up has no prefix for it; rerun fetch_arm_toolchain")
-    return ["setarch", "-R", "qemu-aarch64", "-cpu", device.cpu, "-plugin", toolchain["plugin"], "-L", prefix,
-            toolchain["python"], str(arm_toolchain.GUEST_SCRIPT), str(model), str(inp), str(out), str(invokes)]
+    return [*qemu, "-L", prefix, toolchain["python"], *guest]
+
+
+def guest_environment(device, toolchain: dict[str, Any]) -> dict[str, str]:
+    """The guest's environment: deterministic hashing and one BLAS thread; on ARM, the aarch64 wheels' folder."""
+    env = {**os.environ, "PYTHONHASHSEED": "0", "OPENBLAS_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    if device.arch == "aarch64":
+        env["PYTHONPATH"] = toolchain["site"]
+        env.pop("PYTHONHOME", None)
+    return env
 
 
 def count_once(model: Path, device, toolchain: dict[str, Any], inp: Path, out: Path, invokes: int,
                timeout: float) -> dict[str, Any]:
-    for what in ("python", "plugin", "site"):
+    for what in ("python", "plugin", "site") if device.arch == "aarch64" else ("plugin",):
         if not Path(toolchain[what]).exists():
-            raise EmulationError(f"{model} on {device.name}: the arm emulation toolchain's {what} {toolchain[what]} is "
+            raise EmulationError(f"{model} on {device.name}: the emulation toolchain's {what} {toolchain[what]} is "
                                  "missing; rerun fetch_arm_toolchain (delete data/tools/arm/toolchain.json)")
-    env = {**os.environ, "PYTHONHASHSEED": "0", "OPENBLAS_NUM_THREADS": "1", "PYTHONPATH": toolchain["site"],
-           "PYTHONDONTWRITEBYTECODE": "1"}
-    env.pop("PYTHONHOME", None)
     t0 = time.perf_counter()
     try:
         proc = subprocess.run(command(device, toolchain, model, inp, out, invokes), capture_output=True, text=True,
-                              timeout=timeout, env=env, check=False)
+                              timeout=timeout, env=guest_environment(device, toolchain), check=False)
     except subprocess.TimeoutExpired:
         raise EmulationError(f"{model} on {device.name}: no result within {timeout:g} s under emulation") from None
     markers = parse(proc.stderr)
@@ -117,7 +132,21 @@ def count_once(model: Path, device, toolchain: dict[str, Any], inp: Path, out: P
         tail = "\n".join(ln for ln in (proc.stderr + proc.stdout).splitlines() if not ln.startswith("ICOUNT"))[-1500:]
         raise EmulationError(f"{model} on {device.name} ({device.cpu}): the emulated run failed with exit code "
                              f"{proc.returncode}: {tail.strip() or 'no message'}")
-    return {**per_invoke(markers, invokes), "wall_seconds": time.perf_counter() - t0}
+    counts = per_invoke(markers, invokes)
+    if device.arch != "aarch64":  # the plugin classifies A64 instruction words only
+        counts.update({f"{c}_per_invoke": None for c in CLASSES})
+    return {**counts, "wall_seconds": time.perf_counter() - t0}
+
+
+def host_versions() -> dict[str, str | None]:
+    """The x86 guest's packages: this process's own."""
+    out: dict[str, str | None] = {}
+    for name in ("ai-edge-litert", "numpy"):
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
 
 
 def agreement(guest: np.ndarray, host: np.ndarray, hybrid: bool = False) -> dict[str, Any]:
@@ -147,13 +176,13 @@ def measure(model: str | Path, device_name: str, toolchain: dict[str, Any], opti
     host = it.get_tensor(it.get_output_details()[0]["index"]).copy()
     hybrid = np.dtype(detail["dtype"]).kind == "f" and any(np.dtype(t["dtype"]) == np.int8 for t in it.get_tensor_details())
     runs, outputs = [], []
-    with tempfile.TemporaryDirectory(prefix="mobopt-arm-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="mobopt-emu-") as tmp:
         np.save(Path(tmp) / "input.npy", x)
         for r in range(repeats):
             out = Path(tmp) / f"output{r}.npy"
             runs.append(count_once(model, device, toolchain, Path(tmp) / "input.npy", out, invokes, options["timeout"]))
             outputs.append(np.load(out))
-            log.info("%s on %s, count %d/%d: %.0f instructions per invoke (%.0f dot-product)", model, device_name, r + 1,
+            log.info("%s on %s, count %d/%d: %.0f instructions per invoke (%s dot-product)", model, device_name, r + 1,
                      repeats, runs[-1]["instructions_per_invoke"], runs[-1]["dot_per_invoke"])
     counts = [r["instructions_per_invoke"] for r in runs]
     first = runs[0]
@@ -164,8 +193,9 @@ def measure(model: str | Path, device_name: str, toolchain: dict[str, Any], opti
         "repeatable": len(set(counts)) == 1,
         "output_agreement": agreement(outputs[0], host, hybrid),
         "wall_seconds_per_count": [r["wall_seconds"] for r in runs],
-        "emulator": {"qemu": toolchain.get("qemu"), "cpu": device.cpu, "midr": f"0x{device.midr:08x}",
-                     "isa": list(device.isa), "guest_versions": toolchain.get("guest_versions")},
-        "latency_note": "no latency: QEMU models no pipeline or cache, so an emulated CPU's time is not a phone's; "
+        "emulator": {"qemu": toolchain.get("qemu"), "arch": device.arch, "cpu": device.cpu,
+                     "midr": f"0x{device.midr:08x}" if device.arch == "aarch64" else None, "isa": list(device.isa),
+                     "guest_versions": toolchain.get("guest_versions") if device.arch == "aarch64" else host_versions()},
+        "latency_note": "no latency: QEMU models no pipeline or cache, so an emulated CPU's time is not a real one's; "
                         "instructions per invoke are the work executed",
     }

@@ -396,12 +396,12 @@ def parse_load_ms(text: str, label: str) -> float:
 
 def measure_emulated(models: dict[str, Path], device: str, opts: dict[str, Any],
                      toolchain: Path | None) -> dict[str, dict[str, Any]]:
-    """Instruction counts on an emulated ARM CPU (:mod:`mobopt.bench.emulated`); a variant that fails under emulation is
+    """Instruction counts on an emulated CPU (:mod:`mobopt.bench.emulated`); a variant that fails under emulation is
     recorded as failed with the emulator's message and the others go on."""
     from mobopt.bench import emulated
 
     if toolchain is None or not Path(toolchain).exists():
-        raise devices.DeviceError(f"device {device}: the arm emulation toolchain is missing; the fetch_arm_toolchain rule "
+        raise devices.DeviceError(f"device {device}: the emulation toolchain is missing; the fetch_arm_toolchain rule "
                                   "builds it (data/tools/arm/toolchain.json)")
     tools = json.loads(Path(toolchain).read_text())
     dev = devices.get(device)
@@ -445,7 +445,7 @@ def run(models: dict[str, str | Path], device: str, outputs: dict[str, str | Pat
     measured = {v: p for v, p in paths.items() if not refused[v]}
     if dev.kind != "host":  # a phone and an emulated CPU run LiteRT only: ONNX Runtime variants are host-only for now
         onnx = {v: p for v, p in measured.items() if p.suffix == ".onnx"}
-        runs_what = "LiteRT's benchmark_model" if dev.kind == "android" else "the aarch64 LiteRT wheel"
+        runs_what = "LiteRT's benchmark_model" if dev.kind == "android" else "LiteRT under QEMU"
         results.update({v: not_supported(v, p, device, {"reason": f"ONNX Runtime variants are measured on host devices "
                                                         f"only; {device} runs {runs_what}"}, opts)
                         for v, p in onnx.items()})
@@ -461,8 +461,9 @@ def run(models: dict[str, str | Path], device: str, outputs: dict[str, str | Pat
         result["protocol_seconds"] = time.time() - t0
         write_json(outputs[v], result)
         if result["status"] == "ok" and dev.kind == "emulated":
-            log.info("%s on %s: %.0f instructions per invoke (%.0f int8 dot-product)%s", v, device,
-                     result["instructions_per_invoke"], result["dot_per_invoke"],
+            dot = result["dot_per_invoke"]
+            log.info("%s on %s: %.0f instructions per invoke (%s int8 dot-product)%s", v, device,
+                     result["instructions_per_invoke"], "not counted" if dot is None else f"{dot:.0f}",
                      f"; FLAGS: {'; '.join(result['flags'])}" if result["flags"] else "")
         elif result["status"] == "ok":
             log.info("%s on %s: p50 %.4f ms p95 %.4f ms, load %.2f ms%s", v, device, result["p50_ms"], result["p95_ms"],

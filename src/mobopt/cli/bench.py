@@ -95,7 +95,7 @@ def register(sub) -> None:
     add_options(s, "the config's `benchmark.android` options (binary_url or binary_path, binary_sha256)")
 
     s = add_command(sub, "setup-arm-emulation", cmd_fetch_arm_toolchain,
-                    "set up the emulated ARM CPUs: qemu-user, an arm64 Python, the aarch64 LiteRT wheel, the counting plugin")
+                    "set up the emulated CPUs: qemu-user, an arm64 Python, the aarch64 LiteRT wheel, the counting plugin")
     s.add_argument("--out", required=True, help="the toolchain's record to write (JSON); the toolchain goes beside it")
 
     s = add_command(sub, "cpu-peak", cmd_cpu_peak, "measure this CPU's GEMM peaks and memory bandwidth on a host device")

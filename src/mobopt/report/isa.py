@@ -2,8 +2,8 @@
 
 One row per (model, variant); one column per device.  A host or phone gives the measured latency
 ratio (``latency_key``, p50 by default) against the same model's float32 on that device; an
-emulated ARM CPU gives the ratio of instructions per invoke (no latency exists there: QEMU models
-no pipeline or cache).  Each column names what it measures and the instruction-set facts that
+emulated CPU (ARM, or x86 without AVX-512) gives the ratio of instructions per invoke (no latency
+exists there: QEMU models no pipeline or cache).  Each column names what it measures and the instruction-set facts that
 decide the answer: int8 dot-product instructions on x86 (AVX-512 VNNI, AVX-VNNI) or ARM (asimddp),
 i8mm, AMX.  The long CSV keeps every number with its device's facts; the Markdown is the wide
 table with a legend.  A ratio under 1 is cheaper than float32.
@@ -31,7 +31,10 @@ def _facts(bench: dict[str, Any], kind: str) -> tuple[str, str, str]:
     """(what the column measures, the ISA in a few words, the CPU) of one benchmark result."""
     if kind == "emulated":
         emu = bench.get("emulator") or {}
-        return "instructions per invoke", " ".join(emu.get("isa") or []), f"emulated {emu.get('cpu')}"
+        cpu = str(emu.get("cpu"))
+        if emu.get("arch") == "x86_64":  # the model, less the features QEMU cannot emulate
+            cpu = cpu.split(",")[0]
+        return "instructions per invoke", " ".join(emu.get("isa") or []), f"emulated {cpu}"
     cpu = (bench.get("provenance") or {}).get("cpu") or {}
     isa = [f for f in INT8_FEATURES if f in (cpu.get("isa") or [])]
     return "latency", " ".join(isa) or "no int8 dot product", cpu.get("model") or "?"
@@ -59,7 +62,7 @@ def table(entries: list[dict[str, Any]], latency_key: str = "p50_ms") -> pd.Data
 
 
 LEGEND = ("Each variant's cost as a multiple of the same model's float32 on that device (under 1: cheaper). Hosts "
-          "and phones: measured latency. Emulated ARM CPUs: instructions executed per invoke under QEMU, which "
+          "and phones: measured latency. Emulated CPUs: instructions executed per invoke under QEMU, which "
           "models no pipeline or cache, so they count work, not time. In brackets: the CPU and the instruction-set "
           "features that decide int8 speed (x86 avx512_vnni/avx_vnni/amx_int8, ARM asimddp dot product and i8mm).")
 

@@ -1,9 +1,10 @@
 /* mobopt's instruction-counting TCG plugin for QEMU 7.2 user mode (plugin API v1).
  *
- * Counts every executed guest instruction (one inline add per translated block) and, by decoding
- * each instruction word once at translation, the instructions of four classes (one inline add per
- * such instruction): AdvSIMD int8 dot products (SDOT/UDOT/USDOT/SUDOT), i8mm matrix multiplies
- * (SMMLA/UMMLA/USMMLA), SVE and SME encodings.  The guest marks points of interest with a write
+ * Counts every executed guest instruction (one inline add per translated block) and, on an aarch64
+ * guest, by decoding each instruction word once at translation, the instructions of four classes
+ * (one inline add per such instruction): AdvSIMD int8 dot products (SDOT/UDOT/USDOT/SUDOT), i8mm
+ * matrix multiplies (SMMLA/UMMLA/USMMLA), SVE and SME encodings.  An x86_64 guest's instructions
+ * are counted in total only (its classes stay 0).  The guest marks points of interest with a write
  * to file descriptor 0x7777 (it fails with EBADF in the guest, harmlessly); the plugin sees the
  * syscall and snapshots its counters under the length written.  At exit it prints one line per
  * marker to stderr:
@@ -46,6 +47,8 @@ static uint64_t cnt[NC];
 static uint64_t snap[MAXM][NC];
 static uint64_t lab[MAXM];
 static int nm;
+static int arm = 1;              /* the guest is aarch64 (else x86_64) */
+static int64_t write_nr = 64;    /* the guest's write syscall: 64 on aarch64, 1 on x86_64 */
 
 /* Which class an A64 instruction word belongs to (-1: none counted apart). */
 static int classify(uint32_t i) {
@@ -62,7 +65,7 @@ static int classify(uint32_t i) {
 static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
     size_t n = qemu_plugin_tb_n_insns(tb);
     qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64, &cnt[TOTAL], n);
-    for (size_t k = 0; k < n; k++) {
+    for (size_t k = 0; arm && k < n; k++) {
         struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, k);
         if (qemu_plugin_insn_size(insn) != 4) continue;
         uint32_t w;
@@ -75,7 +78,7 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
 static void on_syscall(qemu_plugin_id_t id, unsigned int vcpu, int64_t num, uint64_t a1,
                        uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6,
                        uint64_t a7, uint64_t a8) {
-    if (num == 64 && a1 == 0x7777 && nm < MAXM) {   /* aarch64 write(0x7777, buf, k) */
+    if (num == write_nr && a1 == 0x7777 && nm < MAXM) {   /* write(0x7777, buf, k) */
         memcpy(snap[nm], cnt, sizeof cnt);
         lab[nm++] = a3;
     }
@@ -98,6 +101,13 @@ static void at_exit(qemu_plugin_id_t id, void *p) {
 
 __attribute__((visibility("default")))
 int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int argc, char **argv) {
+    if (info->target_name && strcmp(info->target_name, "x86_64") == 0) {
+        arm = 0;
+        write_nr = 1;
+    } else if (!info->target_name || strcmp(info->target_name, "aarch64") != 0) {
+        fprintf(stderr, "icount: unsupported guest %s (aarch64 or x86_64)\n", info->target_name ? info->target_name : "?");
+        return -1;
+    }
     qemu_plugin_register_vcpu_tb_trans_cb(id, tb_trans);
     qemu_plugin_register_vcpu_syscall_cb(id, on_syscall);
     qemu_plugin_register_atexit_cb(id, at_exit, NULL);
