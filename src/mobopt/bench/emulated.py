@@ -16,13 +16,16 @@ snapshots:
 * ``load_instructions`` (interpreter construction and allocation) and ``first_invoke_instructions``.
 
 Determinism: ``PYTHONHASHSEED=0``, address randomisation off (``setarch -R``), one thread and
-``OPENBLAS_NUM_THREADS=1``; two counts of the same model on the same CPU then agree to the
-instruction, and every repeat is kept so the result says whether they did.
+``OPENBLAS_NUM_THREADS=1``; two counts of the same .tflite on the same CPU then agree to the
+instruction (ONNX Runtime's to about 0.003 %), and every repeat is kept so the result says whether
+they did; a spread above :data:`REPEAT_TOLERANCE` is flagged.
 
 The guest's output for a fixed input is compared with the host's LiteRT run of the same file: an
 integer output may differ by at most one quantization step, a float output by at most
-:data:`FLOAT_TOLERANCE`, or :data:`HYBRID_TOLERANCE` for a float model with int8 weights (its
-kernels quantize activations at run time, and their rounding differs between instruction sets).
+:data:`FLOAT_TOLERANCE`, or :data:`HYBRID_TOLERANCE` for a float model with int8 inside (dynamic range, or an
+ONNX QDQ graph: its kernels quantize activations, and their rounding differs between instruction sets).
+An .onnx model (ONNX Runtime variants) is counted on the x86 CPU only: the ARM guests have no
+onnxruntime.
 
 No wall-clock latency is reported: QEMU translates instructions but models no pipeline, cache or
 issue width, so its time says nothing about a phone's.  Counts are work executed, comparable
@@ -58,6 +61,9 @@ FLOAT_TOLERANCE = 1e-5
 #: The same for a float model with int8 weights (dynamic range): its kernels quantize activations at run time,
 #: and how they round differs between instruction sets (measured up to 0.0015 on MobileNetV2, Cortex-A76).
 HYBRID_TOLERANCE = 1e-2
+#: Largest relative spread of a variant's counts before it is flagged.  LiteRT's repeat to the instruction; ONNX
+#: Runtime's differ by a few hundred instructions in 20 M (measured 0.003 %), from run-to-run state inside it.
+REPEAT_TOLERANCE = 1e-3
 #: Marker numbers written by the guest script.
 MARKERS = {"python": 1, "imports": 2, "loaded": 3, "first_invoke": 4, "invokes": 5}
 CLASSES = ("dot", "i8mm", "sve", "sme")
@@ -149,6 +155,30 @@ def host_versions() -> dict[str, str | None]:
     return out
 
 
+def host_reference(model: Path, seed: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The benchmark's seeded input, the host's output for it (LiteRT, or ONNX Runtime for an .onnx) and whether the
+    model is hybrid: float in and out with int8 inside, whose run-time activation quantization rounds per ISA."""
+    if model.suffix == ".onnx":
+        from mobopt.bench.measurement import _OrtRunner
+
+        it = _OrtRunner(model, threads=1)
+        detail = it.get_input_details()[0]
+        x = random_input(detail, np.random.default_rng(seed))
+        it.set_tensor(detail["index"], x)
+        it.invoke()
+        # an ONNX file names each node's op type in plain text: a quantized graph is known without the onnx package
+        quantized = any(op in model.read_bytes() for op in (b"QuantizeLinear", b"MatMulInteger", b"ConvInteger"))
+        return x, it.binding.copy_outputs_to_cpu()[0].copy(), quantized
+    it = litert.interpreter(model, threads=1)
+    detail = it.get_input_details()[0]
+    x = random_input(detail, np.random.default_rng(seed))
+    it.set_tensor(detail["index"], x)
+    it.invoke()
+    host = it.get_tensor(it.get_output_details()[0]["index"]).copy()
+    hybrid = np.dtype(detail["dtype"]).kind == "f" and any(np.dtype(t["dtype"]) == np.int8 for t in it.get_tensor_details())
+    return x, host, hybrid
+
+
 def agreement(guest: np.ndarray, host: np.ndarray, hybrid: bool = False) -> dict[str, Any]:
     """Whether the emulated CPU computed what the host computed: exact or one step for integers, a tolerance for floats
     (a looser one for a ``hybrid`` model, whose activations are quantized at run time)."""
@@ -168,13 +198,7 @@ def measure(model: str | Path, device_name: str, toolchain: dict[str, Any], opti
     device = devices.get(device_name)
     options = {**EMULATION_DEFAULTS, **options}
     invokes, repeats = int(options["invokes"]), int(options["repeats"])
-    it = litert.interpreter(model, threads=1)
-    detail = it.get_input_details()[0]
-    x = random_input(detail, np.random.default_rng(seed))
-    it.set_tensor(detail["index"], x)
-    it.invoke()
-    host = it.get_tensor(it.get_output_details()[0]["index"]).copy()
-    hybrid = np.dtype(detail["dtype"]).kind == "f" and any(np.dtype(t["dtype"]) == np.int8 for t in it.get_tensor_details())
+    x, host, hybrid = host_reference(model, seed)
     runs, outputs = [], []
     with tempfile.TemporaryDirectory(prefix="mobopt-emu-") as tmp:
         np.save(Path(tmp) / "input.npy", x)
@@ -191,6 +215,7 @@ def measure(model: str | Path, device_name: str, toolchain: dict[str, Any], opti
                                  "first_invoke_instructions", "invokes", *(f"{c}_per_invoke" for c in CLASSES))},
         "repeat_counts": counts,
         "repeatable": len(set(counts)) == 1,
+        "repeat_spread": (max(counts) - min(counts)) / min(counts) if min(counts) > 0 else 0.0,
         "output_agreement": agreement(outputs[0], host, hybrid),
         "wall_seconds_per_count": [r["wall_seconds"] for r in runs],
         "emulator": {"qemu": toolchain.get("qemu"), "arch": device.arch, "cpu": device.cpu,
