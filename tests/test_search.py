@@ -73,6 +73,8 @@ def _write_entries(tmp_path, rows, family_of):
     for r in rows:
         stem = tmp_path / f"{r['experiment']}-{r['variant']}"
         bench = {"status": r.get("status", "ok"), "p50_ms": r["latency_ms"], "size_bytes": r["size_bytes"]}
+        if "agrees" in r:  # an emulated CPU's output check
+            bench["output_agreement"] = {"agrees": r["agrees"]}
         stem.with_suffix(".bench.json").write_text(json.dumps(bench))
         stem.with_suffix(".eval.json").write_text(json.dumps({"accuracy": r["accuracy"]}))
         entries.append({"experiment": r["experiment"], "variant": r["variant"], "family": family_of[r["experiment"]],
@@ -104,3 +106,18 @@ def test_float32_itself_is_the_answer_when_nothing_faster_qualifies(budget):
     rows = [CANDIDATES[0], {**CANDIDATES[1], "accuracy": 0.85}]
     table = search.choose(_frame(rows), {"accuracy_budget_pp": budget})
     assert table.loc[table["choice"] == "chosen", "variant"].tolist() == ["float32"]
+
+
+def test_a_candidate_whose_emulated_output_differs_from_the_hosts_cannot_meet_the_budget(tmp_path):
+    # vit dynamic_int8 would be chosen, but on this emulated CPU its output is not the host's: its accuracy there is
+    # unknown, so the next fastest within the budget (slim float32) is chosen and the table and notes say why
+    rows = [{**c, "agrees": not (c["experiment"] == "vit" and c["variant"] == "dynamic_int8")} for c in CANDIDATES]
+    entries = _write_entries(tmp_path, rows, {"vit": "vit", "vit_slim": "vit"})
+    result = search.search(entries, {"accuracy_budget_pp": 0.3})
+    assert result["families"][0]["chosen"]["experiment"] == "vit_slim"
+    table = result["table"].set_index(["experiment", "variant"])
+    assert table.loc[("vit", "dynamic_int8"), "output_matches_host"] == False  # noqa: E712 (a numpy bool)
+    assert not table.loc[("vit", "dynamic_int8"), "meets_goal"]
+    assert any("vit/dynamic_int8: its output on this device differs" in n for n in result["notes"])
+    hosts = search.search(_write_entries(tmp_path, CANDIDATES, {"vit": "vit", "vit_slim": "vit"}), {})
+    assert hosts["families"][0]["chosen"]["variant"] == "dynamic_int8"  # no check (a host): nothing excluded

@@ -15,6 +15,11 @@ reaches), every candidate is still written and the *closest* is named: the one w
 summed relative shortfall, ``max(0, drop - budget) / budget + max(0, ratio - goal) / goal``.
 The Pareto front is over accuracy (higher), latency and size (lower): a candidate is on it when no
 other is at least as good on all three and better on one.
+
+Accuracy is measured once, on the host.  An emulated CPU checks that a candidate's output there is
+the host's (:mod:`mobopt.bench.emulated`); one whose output differs (ONNX Runtime's static int8 on
+an x86 without VNNI, whose 16-bit sums saturate) has an accuracy there that nobody measured, so it
+cannot meet the goal on that device (``output_matches_host`` false), though it stays in the table.
 """
 
 from __future__ import annotations
@@ -23,11 +28,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 SEARCH_DEFAULTS: dict[str, Any] = {"accuracy_budget_pp": 0.3, "latency_key": "p50_ms", "max_latency_ratio": None}
 COLUMNS = ["family", "experiment", "variant", "accuracy", "drop_pp", "latency_ms", "latency_ratio", "size_bytes",
-           "size_ratio", "meets_goal", "on_front", "choice"]
+           "size_ratio", "output_matches_host", "meets_goal", "on_front", "choice"]
 
 
 def pareto_mask(df: pd.DataFrame) -> list[bool]:
@@ -54,6 +60,9 @@ def choose(candidates: pd.DataFrame, options: dict[str, Any]) -> pd.DataFrame:
     df["latency_ratio"] = df["latency_ms"] / df["ref_latency_ms"]
     df["size_ratio"] = df["size_bytes"] / df["ref_size_bytes"]
     meets = df["drop_pp"] <= budget + 1e-9
+    if "output_matches_host" not in df:
+        df["output_matches_host"] = None
+    meets &= df["output_matches_host"].map(lambda v: bool(v) if isinstance(v, (bool, np.bool_)) else True)  # None: unchecked
     if goal is not None:
         meets &= df["latency_ratio"] <= float(goal) + 1e-12
     df["meets_goal"] = meets
@@ -88,9 +97,13 @@ def candidates(entries: list[dict[str, Any]], latency_key: str) -> tuple[pd.Data
         if bench.get("status", "ok") != "ok" or ev.get("accuracy") is None:
             notes.append(f"{e['experiment']}/{e['variant']}: not a candidate ({bench.get('status', 'not evaluated')})")
             continue
+        agrees = (bench.get("output_agreement") or {}).get("agrees")
+        if agrees is False:
+            notes.append(f"{e['experiment']}/{e['variant']}: its output on this device differs from the host's, where its "
+                         "accuracy was measured, so it cannot meet the accuracy budget here")
         rows.append({"family": e["family"], "experiment": e["experiment"], "variant": e["variant"],
                      "accuracy": float(ev["accuracy"]), "latency_ms": float(bench[latency_key]),
-                     "size_bytes": int(bench["size_bytes"])})
+                     "size_bytes": int(bench["size_bytes"]), "output_matches_host": agrees})
     return pd.DataFrame(rows), notes
 
 
