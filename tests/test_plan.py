@@ -413,3 +413,11 @@ def test_onnx_runtime_variants_live_under_results_onnx_and_read_only_their_optio
     assert plan.variant_info("vit_mnist", "ort_int8") == "results/onnx/vit_mnist/ort_int8.json"
     assert plan.model_file("vit_mnist", "int8") == "results/tflite/vit_mnist/int8.tflite"
     assert "onnx" in plan.convert_options("ort_int8") and "onnx" not in plan.convert_options("int8")
+    # reduce_range, added after ONNX results existed: absent at its default, and never in ort_float32's params
+    cfg["convert"]["onnx"]["reduce_range"] = False
+    assert "reduce_range" not in Plan(cfg).convert_options("ort_int8")["onnx"]
+    cfg["convert"]["onnx"]["reduce_range"] = True
+    plan = Plan(cfg)
+    assert plan.convert_options("ort_int8")["onnx"]["reduce_range"] is True
+    assert plan.convert_options("ort_dynamic_int8")["onnx"]["reduce_range"] is True
+    assert "reduce_range" not in plan.convert_options("ort_float32")["onnx"]

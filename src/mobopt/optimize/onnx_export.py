@@ -38,7 +38,7 @@ from mobopt.litert import unsupported
 log = logging.getLogger(__name__)
 
 #: ``convert.onnx`` defaults: the ONNX opset of the export, and per-channel weight scales for the static int8 variant.
-ONNX_DEFAULTS: dict[str, Any] = {"opset": 17, "per_channel": True}
+ONNX_DEFAULTS: dict[str, Any] = {"opset": 17, "per_channel": True, "reduce_range": False}
 
 
 def _erfc(ctx, node, name, args):
@@ -87,18 +87,21 @@ def quantize(float_model: bytes, variant: str, images: np.ndarray | None, option
     """``ort_dynamic_int8`` or ``ort_int8`` of a float ONNX model, with ONNX Runtime's quantization tools."""
     from onnxruntime import quantization as q
 
+    options = {**ONNX_DEFAULTS, **options}
+    reduce_range = bool(options["reduce_range"])
     with tempfile.TemporaryDirectory(prefix="mobopt-onnx-") as tmp:
         src, out = Path(tmp) / "float.onnx", Path(tmp) / "quantized.onnx"
         src.write_bytes(float_model)
         if variant == "ort_dynamic_int8":
-            q.quantize_dynamic(src, out, weight_type=q.QuantType.QInt8)
+            q.quantize_dynamic(src, out, weight_type=q.QuantType.QInt8, reduce_range=reduce_range)
         else:
             prepared = Path(tmp) / "prepared.onnx"
             q.quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
             name = onnxrt.session(float_model).get_inputs()[0].name
             q.quantize_static(prepared, out, _Calibration(images, name), quant_format=q.QuantFormat.QDQ,
                               activation_type=q.QuantType.QInt8, weight_type=q.QuantType.QInt8,
-                              per_channel=bool(options["per_channel"]), calibrate_method=q.CalibrationMethod.MinMax)
+                              per_channel=bool(options["per_channel"]), reduce_range=reduce_range,
+                              calibrate_method=q.CalibrationMethod.MinMax)
         return out.read_bytes()
 
 
@@ -150,7 +153,8 @@ def export(tf, model, spec, images: np.ndarray | None, model_path: str | Path, o
         "keras_layer_histogram": dict(sorted(Counter(type(layer).__name__ for layer in model.layers).items())),
         "quantization": None if spec.name == "ort_float32" else {
             "tool": "onnxruntime.quantization", "mode": "dynamic" if spec.name == "ort_dynamic_int8" else "static QDQ",
-            "weights": "int8", "activations": "int8 at run time" if spec.name == "ort_dynamic_int8" else "int8",
+            "weights": "int8, 7-bit range (reduce_range)" if opts["reduce_range"] else "int8",
+            "activations": "int8 at run time" if spec.name == "ort_dynamic_int8" else "int8",
             "per_channel": spec.name == "ort_int8" and bool(opts["per_channel"]),
             "calibration": None if spec.name == "ort_dynamic_int8" else "min-max"},
         **onnxrt.describe(out_onnx),

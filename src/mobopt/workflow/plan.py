@@ -69,6 +69,9 @@ LATE_TRAIN_KEYS: dict[str, Any] = {"jit_compile": False, "precision": "auto",
                                    "optimizer": "adamw", "momentum": 0.9, "lr_schedule": "cosine", "lr_step_epochs": 10,
                                    "lr_step_factor": 0.1}
 
+#: ONNX export keys added after results existed (only the quantized ONNX Runtime variants read them).
+LATE_ONNX_KEYS: dict[str, Any] = {"reduce_range": False}
+
 #: Augmentations added after models trained with the others existed (their params keep their old form).
 LATE_AUGMENTATION_KEYS: dict[str, Any] = {"random_erasing": 0.0}
 
@@ -384,6 +387,9 @@ class Plan:
         options = dict(self.config.get("convert", {}))
         if variant_registry.get(variant).runtime != "onnxruntime":
             options.pop("onnx", None)
+        elif "onnx" in options:  # a late key reaches only the variants it changes, and only when set
+            options["onnx"] = {k: v for k, v in options["onnx"].items()
+                               if k not in LATE_ONNX_KEYS or (v != LATE_ONNX_KEYS[k] and variant != "ort_float32")}
         return options
 
     def graph_opt_arg(self, experiment: str, variant: str, inputs: dict[str, str]) -> str:
