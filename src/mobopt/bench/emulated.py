@@ -34,7 +34,6 @@ between variants on one emulated CPU (does int8 pay here?), not milliseconds.
 
 from __future__ import annotations
 
-import importlib.metadata
 import logging
 import os
 import re
@@ -50,6 +49,7 @@ import numpy as np
 from mobopt import MobOptError, litert
 from mobopt.bench import arm_toolchain, devices
 from mobopt.bench.measurement import random_input
+from mobopt.common import provenance
 
 log = logging.getLogger(__name__)
 
@@ -144,17 +144,6 @@ def count_once(model: Path, device, toolchain: dict[str, Any], inp: Path, out: P
     return {**counts, "wall_seconds": time.perf_counter() - t0}
 
 
-def host_versions() -> dict[str, str | None]:
-    """The x86 guest's packages: this process's own."""
-    out: dict[str, str | None] = {}
-    for name in ("ai-edge-litert", "numpy"):
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = None
-    return out
-
-
 def host_reference(model: Path, seed: int) -> tuple[np.ndarray, np.ndarray, bool]:
     """The benchmark's seeded input, the host's output for it (LiteRT, or ONNX Runtime for an .onnx) and whether the
     model is hybrid: float in and out with int8 inside, whose run-time activation quantization rounds per ISA."""
@@ -220,7 +209,8 @@ def measure(model: str | Path, device_name: str, toolchain: dict[str, Any], opti
         "wall_seconds_per_count": [r["wall_seconds"] for r in runs],
         "emulator": {"qemu": toolchain.get("qemu"), "arch": device.arch, "cpu": device.cpu,
                      "midr": f"0x{device.midr:08x}" if device.arch == "aarch64" else None, "isa": list(device.isa),
-                     "guest_versions": toolchain.get("guest_versions") if device.arch == "aarch64" else host_versions()},
+                     "guest_versions": toolchain.get("guest_versions") if device.arch == "aarch64"
+                     else provenance.package_versions(("ai-edge-litert", "numpy", "onnxruntime"))},
         "latency_note": "no latency: QEMU models no pipeline or cache, so an emulated CPU's time is not a real one's; "
                         "instructions per invoke are the work executed",
     }
