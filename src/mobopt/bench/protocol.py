@@ -418,7 +418,7 @@ def measure_emulated(models: dict[str, Path], device: str, opts: dict[str, Any],
                           "provenance": provenance.collect(seed=opts["seed"], threads=1)}
             continue
         flags = []
-        if counts["repeat_spread"] > emulated.REPEAT_TOLERANCE:
+        if not emulated.repeats_agree(counts["repeat_counts"]):
             flags.append(f"counts differ between repeats by {counts['repeat_spread']:.2%}: {counts['repeat_counts']}")
         agree = counts["output_agreement"]
         if not agree["agrees"]:
