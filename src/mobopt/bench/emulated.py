@@ -17,8 +17,8 @@ snapshots:
 
 Determinism: ``PYTHONHASHSEED=0``, address randomisation off (``setarch -R``), one thread and
 ``OPENBLAS_NUM_THREADS=1``; two counts of the same .tflite on the same CPU then agree to the
-instruction (ONNX Runtime's to about 0.003 %), and every repeat is kept so the result says whether
-they did; a spread beyond :func:`repeats_agree`'s tolerance is flagged.
+instruction (ONNX Runtime's only on a quiet host: they move with its load), and every repeat is
+kept so the result says whether they did; a spread beyond :func:`repeats_agree`'s tolerance is flagged.
 
 The guest's output for a fixed input is compared with the host's LiteRT run of the same file: an
 integer output may differ by at most one quantization step, a float output by at most
