@@ -164,9 +164,12 @@ def test_bad_options_are_one_line_naming_the_key_and_the_choices():
     cases = [({"name": "shufflenetv2", "width": 0.75}, r"model\.width 0\.75 .*0\.5, 1\.0, 1\.5, 2\.0"),
              ({"name": "shufflenetv2", "stem": "big"}, r"model\.stem 'big'.*auto, cifar, imagenet"),
              ({"name": "mobilenetv2", "weights": None, "stem": "tiny"}, r"model\.stem 'tiny'.*auto, cifar, imagenet"),
-             ({"name": "shufflenet"}, r"unknown model\.name 'shufflenet'; known: mobilenetv2, shufflenetv2, vit"),
+             ({"name": "shufflenet"}, r"unknown model\.name 'shufflenet'; known: convnet, mobilenetv2, shufflenetv2, vit"),
              ({"name": "mobilenetv2", "stem": "cifar"}, r"model\.stem: cifar .*model\.weights: none"),
-             ({"name": "mobilenetv2", "depthwise_separable": False}, r"model\.depthwise_separable: false .*weights: none")]
+             ({"name": "mobilenetv2", "depthwise_separable": False}, r"model\.depthwise_separable: false .*weights: none"),
+             ({"name": "convnet", "pooling": "max"}, r"model\.pooling 'max': choose flatten or avg"),
+             ({"name": "convnet", "widths": []}, r"model\.widths \[\]: give one positive channel count per stage"),
+             ({"name": "convnet", "widths": [8] * 7}, r"model\.widths has 7 stages: 6 max pools shrink the 32x32 input")]
     for options, message in cases:
         with pytest.raises(MobOptError, match=message) as err:
             architectures.build(options, (32, 32, 3), 10)
@@ -191,6 +194,7 @@ def test_schema_defaults_are_the_builders_defaults():
 
     assert defaults("shufflenetv2") == architectures.SHUFFLENETV2_DEFAULTS
     assert defaults("mobilenetv2") == architectures.MOBILENETV2_DEFAULTS
+    assert defaults("convnet") == architectures.CONVNET_DEFAULTS
     assert defs["shufflenetv2"]["properties"]["width"]["enum"] == list(cnns.SHUFFLENETV2_CHANNELS)
     assert defs["shufflenetv2"]["properties"]["stem"]["enum"] == defs["mobilenetv2"]["properties"]["stem"]["enum"] \
         == list(cnns.STEMS)
@@ -361,3 +365,44 @@ def test_batchnorm_statistics_follow_training_within_an_epoch(name):
     norms = [layer for layer in architectures.all_layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
     assert norms and {layer.momentum for layer in norms} == {0.9}
     # 0.9 ** 390 is about 1e-18 of the initial statistics left after an epoch; 0.999 ** 390 is 0.68
+
+
+# ------------------------------------------------------------------------------------ the small CNN teacher
+
+
+def test_convnet_counts_and_shapes():
+    """The default convnet on 28x28x1: three 3x3 conv stages (28 -> 14 -> 7 px), 156,074 weights and 7.5 M
+    multiply-adds, counted by hand below (no bias before BatchNorm; the classifier reads the 7x7x128 map)."""
+    model = build({"name": "convnet"}, (28, 28, 1))
+    convs = 28 * 28 * 9 * 1 * 32 + 14 * 14 * 9 * 32 * 64 + 7 * 7 * 9 * 64 * 128
+    assert totals(model)["macs"] == convs + 7 * 7 * 128 * 10 == 7_513_856
+    assert model.count_params() == 9 * (32 + 32 * 64 + 64 * 128) + 4 * (32 + 64 + 128) + 6272 * 10 + 10 == 156_074
+    assert model.get_layer("stage2_relu0").output.shape[1:] == (7, 7, 128)
+    avg = build({"name": "convnet", "widths": [16, 32], "convs_per_stage": 2, "pooling": "avg"}, (28, 28, 1))
+    assert [layer.name for layer in avg.layers if "conv" in layer.name] == \
+        ["stage0_conv0", "stage0_conv1", "stage1_conv0", "stage1_conv1"]
+    assert avg.get_layer("avg_pool").output.shape[1:] == (32,)
+
+
+def test_convnet_converts_to_builtin_ops_and_matches_keras(tmp_path):
+    """Saved, loaded and converted like the other models: only builtin ops, and the .tflite computes what
+    Keras computes."""
+    from mobopt import litert
+    from mobopt.litert import flatbuffer
+    from mobopt.models import architectures
+    from mobopt.optimize import graphopt
+
+    model = build({"name": "convnet"}, (28, 28, 1))
+    model.save(tmp_path / "model.keras")
+    loaded = architectures.load(tmp_path / "model.keras")
+    data = graphopt.float_tflite(loaded)
+    fb = flatbuffer.read(data)
+    ops = [flatbuffer.op_name(fb, op) for op in fb.subgraphs[0].operators]
+    assert ops.count("CONV_2D") == 3 and ops.count("MAX_POOL_2D") == 2
+    assert not [op for op in ops if op in ("CUSTOM", "?") or op.startswith("FLEX")]
+    it = litert.interpreter(data)
+    inp, out = it.get_input_details()[0], it.get_output_details()[0]
+    x = np.random.default_rng(1).integers(0, 256, (1, 28, 28, 1)).astype("float32")
+    it.set_tensor(inp["index"], x)
+    it.invoke()
+    np.testing.assert_allclose(it.get_tensor(out["index"]), model.predict(x, verbose=0), atol=1e-5)
