@@ -482,9 +482,17 @@ class Plan:
         ]
 
     def family(self, name: str) -> str:
-        """The experiment trained from scratch that ``name`` was made from (pruned or distilled), or itself."""
+        """The experiment trained from scratch that ``name`` was made from (pruned or distilled), or itself.
+
+        A distilled student joins its teacher's family only when it is a smaller model of the same
+        architecture (compression); a student of another architecture (a ViT taught by a small CNN, as
+        in DeiT) is a model of its own, whose variants are judged against its own float32."""
         exp = self.experiments[name]
-        parent = (exp.get("structured_pruning") or {}).get("from") or (exp.get("distillation") or {}).get("teacher")
+        parent = (exp.get("structured_pruning") or {}).get("from")
+        teacher = (exp.get("distillation") or {}).get("teacher")
+        if parent is None and teacher is not None and \
+                self.experiments[teacher]["model"].get("name") == exp["model"].get("name"):
+            parent = teacher
         return self.family(parent) if parent else name
 
     def search_options(self, device: str) -> dict[str, Any]:
