@@ -110,7 +110,8 @@ def test_fashion_mnist_shape_keys_at_their_defaults_leave_the_rules_as_they_were
 def test_a_dataset_read_in_place_has_only_its_record_as_download_output(tmp_path):
     cfg = _config("fashion_mnist")
     cfg["datasets"]["imagenet"] = {"source": "path", "path": str(tmp_path)}
-    cfg["experiments"]["vit_fashion_mnist"]["dataset"] = "imagenet"
+    for name in ("cnn_fashion_mnist", "vit_fashion_mnist"):  # the ViT's teacher: the same dataset
+        cfg["experiments"][name]["dataset"] = "imagenet"
     plan = Plan(cfg)
     assert plan.raw_outputs("imagenet") == {"record": "data/raw/imagenet/SOURCE.json"}
     assert plan.source_inputs("imagenet") == [] and "data/prepared/imagenet/test_x.npy" in plan.prepared_files("imagenet")
@@ -386,6 +387,29 @@ def test_a_distilled_student_takes_its_teachers_dataset_and_names_its_model():
     del cfg["experiments"]["vit_student"]["model"]
     with pytest.raises(workflow_plan.ConfigError, match="experiments.vit_student.model is missing"):
         Plan(cfg)
+
+
+def test_a_student_of_the_same_architecture_joins_its_teachers_family_and_another_one_has_its_own():
+    """Distillation as compression (a smaller ViT taught by the ViT) stays in the teacher's family, so the
+    search judges it against the teacher's float32; a ViT taught by a small CNN (config/fashion_mnist.yaml)
+    is its own model, judged against its own float32, and what is pruned from it stays in its family."""
+    from snakemake.utils import validate
+
+    cfg = _config("fashion_mnist")
+    plan = Plan(cfg)
+    assert plan.teacher_model("vit_fashion_mnist") == ["results/models/cnn_fashion_mnist/model.keras"]
+    assert plan.family("vit_fashion_mnist") == "vit_fashion_mnist"
+    assert plan.family("cnn_fashion_mnist") == "cnn_fashion_mnist"
+    cfg = _config("fashion_mnist")
+    cfg["experiments"]["vit_small"] = {"model": {"name": "vit", "dim": 32, "depth": 2, "mlp_dim": 64},
+                                       "variants": ["float32"], "distillation": {"teacher": "vit_fashion_mnist"}}
+    cfg["experiments"]["vit_slim"] = {"variants": ["float32"], "structured_pruning": {"from": "vit_fashion_mnist"}}
+    validate(cfg, str(REPO / "workflow/schemas/config.schema.yaml"), set_default=True)
+    plan = Plan(cfg)
+    assert plan.family("vit_small") == plan.family("vit_slim") == "vit_fashion_mnist"
+    assert {e["experiment"]: e["family"] for e in plan.search_entries("host_1t")} == {
+        "cnn_fashion_mnist": "cnn_fashion_mnist", "vit_fashion_mnist": "vit_fashion_mnist",
+        "vit_small": "vit_fashion_mnist", "vit_slim": "vit_fashion_mnist"}
 
 
 def test_emulated_cpus_count_beside_the_timed_devices_and_are_skipped_without_qemu():
