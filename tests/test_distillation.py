@@ -57,6 +57,30 @@ def test_accuracy_reads_the_label_column():
     assert np.asarray(distill.label_accuracy(y_true, y_pred)).tolist() == [1.0, 0.0]
 
 
+def test_the_teacher_labelling_ahead_gives_the_labels_it_gives_in_series(trained_tiny, prepared_digits):
+    """The teacher labels batches ahead of the student (prefetched, so its forward pass overlaps the training
+    step); the soft targets are bit for bit the ones it gives when each step waits for it, flips included."""
+    import tensorflow as tf
+
+    from mobopt.datasets.prepared import load_split
+    from mobopt.models import architectures, distill
+    from mobopt.models.train import epoch_batches
+
+    teacher = architectures.load(trained_tiny / "model.keras")
+    x, y = load_split(prepared_digits, "train")
+
+    def targets(ahead):
+        batches = epoch_batches(tf, x, y, 32, 7, 0, 2, {"horizontal_flip": True})
+        return [(np.asarray(i), np.asarray(t)) for i, t in distill.with_teacher(tf, batches, teacher, ahead)]
+
+    ahead, in_series = targets(distill.TEACHER_AHEAD), targets(0)
+    assert distill.TEACHER_AHEAD > 0 and len(ahead) == len(in_series) == 2 * -(-len(x) // 32)
+    for (images_a, targets_a), (images_s, targets_s) in zip(ahead, in_series, strict=True):
+        np.testing.assert_array_equal(images_a, images_s)
+        np.testing.assert_array_equal(targets_a, targets_s)
+    assert targets_a.shape[1] == 11 and np.allclose(targets_a[:, 1:].sum(axis=1), 1.0, atol=1e-5)
+
+
 def test_cli_distils_a_teacher_into_a_smaller_student(trained_tiny, prepared_digits, tmp_path):
     """The tiny digits ViT teaches a student of half its width for 10 epochs; the student learns (>= 80 % on the
     digits test split: chance is 10 %), and its files are ordinary (it evaluates without the teacher)."""
