@@ -9,7 +9,16 @@ Modes (``--modes``, comma-separated, default ``base,xla,bf16,xla+bf16``):
 ``xla+bf16``  both;
 ``tensors``   ``base`` fed in-memory float tensors that Keras slices itself, instead of the workflow's
               input pipeline (:func:`mobopt.models.train.epoch_batches`: uint8, per-epoch seeded
-              permutation, cast per batch); ``--modes base,tensors`` measures the pipeline's overhead.
+              permutation, cast per batch); ``--modes base,tensors`` measures the pipeline's overhead;
+``base+kd``, ``bf16+kd``
+              knowledge distillation as ``config/fashion_mnist.yaml`` runs it: that config's CNN teacher
+              (``convnet``, float32 as training loads it, random weights: speed does not depend on them)
+              labels each batch in the input pipeline (:func:`mobopt.models.distill.with_teacher`,
+              ``TEACHER_AHEAD`` batches ahead of the student) and the loss is the distillation loss;
+``base+kd-serial``, ``bf16+kd-serial``
+              the same with the teacher in series (each step waits for its forward pass);
+              ``--modes bf16,bf16+kd,bf16+kd-serial`` measures what the teacher costs and what labelling
+              ahead saves.
 
 The bf16 modes are skipped, with the reason printed, on a CPU without AVX-512 BF16 (``avx512_bf16`` in
 /proc/cpuinfo): TensorFlow emulates bfloat16 there.  Every mode builds and compiles its model with the
@@ -56,7 +65,14 @@ import warnings
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 MODES = {"base": (False, "float32"), "xla": (True, "float32"), "bf16": (False, "mixed_bfloat16"),
-         "xla+bf16": (True, "mixed_bfloat16"), "tensors": (False, "float32")}
+         "xla+bf16": (True, "mixed_bfloat16"), "tensors": (False, "float32"),
+         "base+kd": (False, "float32"), "bf16+kd": (False, "mixed_bfloat16"),
+         "base+kd-serial": (False, "float32"), "bf16+kd-serial": (False, "mixed_bfloat16")}
+#: Distillation modes: batches the teacher labels ahead (None: no teacher).
+TEACHER = {"base+kd": "ahead", "bf16+kd": "ahead", "base+kd-serial": 0, "bf16+kd-serial": 0}
+#: config/fashion_mnist.yaml's teacher and distillation settings.
+TEACHER_SPEC = {"name": "convnet", "widths": [32, 64, 128], "convs_per_stage": 1, "pooling": "flatten", "dropout": 0.3}
+DISTILLATION = {"temperature": 4.0, "alpha": 0.1}
 BATCH = 128
 #: The paper's ViT ("MobTransformer") on 28x28x1 inputs and 10 classes.
 PAPER_PARAMETERS = 870_937
@@ -140,7 +156,15 @@ def main():
     tf = configure_tensorflow(0, args.threads)
     import keras
 
-    from mobopt.models import architectures
+    from mobopt.models import architectures, distill
+
+    teacher = None
+    if any(m in TEACHER for m in modes):
+        sample = np.random.default_rng(1).integers(0, 256, (1024, 28, 28, 1), dtype=np.uint8)
+        teacher = architectures.build(TEACHER_SPEC, (28, 28, 1), 10, sample)
+
+    def ahead(mode):
+        return distill.TEACHER_AHEAD if TEACHER[mode] == "ahead" else TEACHER[mode]
 
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, Python {platform.python_version()}")
 
@@ -153,7 +177,7 @@ def main():
         with precision_policy(keras, tspec["precision"]):
             model = architectures.build({"name": "vit"}, (28, 28, 1), 10, sample)
         assert model.count_params() == PAPER_PARAMETERS, model.count_params()
-        _compile(keras, model, phases(tspec)[0], tspec, steps)
+        _compile(keras, model, phases(tspec)[0], tspec, steps, DISTILLATION if mode in TEACHER else None)
         assert model.jit_compile == tspec["jit_compile"], (mode, model.jit_compile)
         return model
 
@@ -181,8 +205,10 @@ def main():
             if mode == "tensors":
                 model.fit(xf, y, batch_size=BATCH, epochs=1, verbose=0, shuffle=True, callbacks=[timer])
             else:
-                model.fit(epoch_batches(tf, x, y, BATCH, 0, 0, 1), steps_per_epoch=steps, epochs=1, verbose=0,
-                          callbacks=[timer])
+                batches = epoch_batches(tf, x, y, BATCH, 0, 0, 1)
+                if mode in TEACHER:
+                    batches = distill.with_teacher(tf, batches, teacher, ahead(mode))
+                model.fit(batches, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[timer])
 
         return fit, timer
 
@@ -216,15 +242,22 @@ def main():
         ratio = float(np.median(r / base)) if base is not None else None
         results[mode] = {"jit_compile": MODES[mode][0], "precision": MODES[mode][1], "median_img_s": float(np.median(r)),
                          "best_img_s": float(r.max()), "rounds_img_s": [float(v) for v in r],
+                         "teacher_ahead": ahead(mode) if mode in TEACHER else None,
                          "ratio_to_base": ratio, "cores_busy": float(np.median(busy)), "warmup_s": warmup[mode],
                          "fit_setup_s": float(np.median(setup))}
         vs = f", x{ratio:.2f} base" if ratio is not None and mode != "base" else ""
-        print(f"  {mode:9s}: median {np.median(r):6.1f} img/s{vs} (best {r.max():6.1f}, all {[round(v) for v in r]}; "
+        print(f"  {mode:14s}: median {np.median(r):6.1f} img/s{vs} (best {r.max():6.1f}, all {[round(v) for v in r]}; "
               f"{np.median(busy):.1f} cores busy; warm-up {warmup[mode]:.1f} s, set-up per fit {np.median(setup):.1f} s)")
     if "tensors" in runs and base is not None:
         overhead = 100 * (np.median(np.array(runs["tensors"][2]) / base) - 1)
         print(f"  input pipeline overhead (tensors vs base, median of paired rounds): {overhead:+.1f} % (target <= 5 %)")
-    fastest = max((m for m in results if m != "tensors"), key=lambda m: results[m]["median_img_s"], default=None)
+    for mode in (m for m in runs if m in TEACHER):
+        for other in (mode.split("+kd")[0], mode.replace("-serial", "")):
+            if other != mode and other in runs:
+                paired = float(np.median(np.array(runs[mode][2]) / np.array(runs[other][2])))
+                print(f"  {mode} / {other}: x{paired:.3f} (median of paired rounds)")
+    fastest = max((m for m in results if m != "tensors" and m not in TEACHER), key=lambda m: results[m]["median_img_s"],
+                  default=None)
     if fastest:
         print(f"  fastest: {fastest}, {results[fastest]['median_img_s']:.0f} img/s (target >= 500 img/s on 2 quiet cores)")
 
@@ -236,7 +269,7 @@ def main():
         print(f"\naccuracy: {described}, {len(xt)} train / {len(xv)} validation images, {args.accuracy_epochs} epoch(s) "
               f"(the workflow's schedule: {TRAIN_DEFAULTS['warmup_epochs']} warm-up epoch, cosine decay), "
               f"seeds 0..{args.accuracy_seeds - 1}")
-        for mode in [m for m in modes if m != "tensors"]:
+        for mode in [m for m in modes if m != "tensors" and m not in TEACHER]:  # the teacher modes' is untrained
             per_seed = []
             for seed in range(args.accuracy_seeds):
                 keras.utils.set_random_seed(seed)
